@@ -1,0 +1,200 @@
+"""The reverse-mode engine: ``backward`` and ``grad``.
+
+Nodes are visited in decreasing creation order, taken from a heap (Chainer's rank trick). A node
+is always created after the nodes of its inputs, so when a node is popped every gradient flowing
+into it has already arrived: the walk is a reverse topological order without a recursive sort,
+and a chain of any length runs in constant stack depth. Each node's backward runs once, with the
+sum of its upstream gradients (the copy gate); leaves get their sum after all nodes ran.
+"""
+from __future__ import annotations
+
+import heapq
+
+from ..errors import BackwardError, DeviceError, DTypeError, GraphFreedError, ShapeError
+from ..backends import of_array
+from . import grad_mode
+from .node import Node, anomaly, check_finite
+
+
+def _as_sequence(value):
+    if value is None:
+        return None
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _root_grads(roots, grads, create_graph):
+    from ..tensor import Tensor, tensor as make_tensor
+
+    if grads is None:
+        grads = [None] * len(roots)
+    if len(grads) != len(roots):
+        raise BackwardError(f"got {len(roots)} outputs but {len(grads)} gradients")
+    result = []
+    for i, (root, g) in enumerate(zip(roots, grads)):
+        if not isinstance(root, Tensor):
+            raise TypeError(f"backward needs Tensors, got {type(root).__name__} as output {i}")
+        if not root.requires_grad:
+            raise BackwardError(
+                f"output {i} does not require grad and has no grad_fn: nothing in its computation "
+                "requires grad (set requires_grad=True on the leaves, and do not compute it under no_grad)")
+        if g is None:
+            if root.data.size != 1:
+                raise BackwardError(
+                    f"backward() on a non-scalar output of shape {root.shape} needs a gradient: "
+                    "pass gradient= with that shape (or reduce the output to a scalar, e.g. .sum())")
+            g = Tensor(of_array(root.data).xp.ones_like(root.data))
+        elif not isinstance(g, Tensor):
+            g = make_tensor(g, dtype=root.dtype, device=root.device)
+        if g.shape != root.shape:
+            raise ShapeError(f"gradient of shape {g.shape} given for output {i} of shape {root.shape}")
+        if g.dtype != root.dtype:
+            raise DTypeError(f"gradient of dtype {g.dtype} given for output {i} of dtype {root.dtype}")
+        if type(g.data) is not type(root.data):
+            raise DeviceError(f"gradient on {g.device} given for output {i} on {root.device}")
+        result.append(g if create_graph else g.detach())
+    return result
+
+
+def _check_grad(node, index, g):
+    shape = node.shapes[index]
+    if g.data.shape != shape:
+        raise ShapeError(f"{node.op.name} backward returned a gradient of shape {tuple(g.data.shape)} "
+                         f"for input {index} of shape {shape}")
+    if anomaly["enabled"]:
+        check_finite(f"{node.op.name} backward", g.data, f"the gradient of input {index}")
+
+
+def _materialize(array):
+    """A gradient array safe to keep as ``.grad``: never a read-only broadcast view."""
+    flags = getattr(array, "flags", None)
+    if flags is not None and hasattr(flags, "writeable") and not flags.writeable:
+        return array.copy()
+    if 0 in getattr(array, "strides", (1,)) and array.size > 1:
+        return array.copy()
+    return array
+
+
+def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_into=None):
+    """Propagate ``root_grads`` from ``roots`` to the leaves.
+
+    ``capture``: tensors whose gradients to return instead of touching any ``.grad`` (for ``grad``).
+    ``accumulate_into``: when given, only these leaves' ``.grad`` are updated (``backward(inputs=)``).
+    """
+    from ..tensor import Tensor
+
+    heap, pending, leaf_grads = [], {}, {}
+    capture_nodes, captured = {}, {}
+    if capture is not None:
+        for i, t in enumerate(capture):
+            if t.grad_fn is not None:
+                capture_nodes.setdefault(t.grad_fn, []).append(i)
+
+    def send(target, g):
+        if type(target) is Node:
+            previous = pending.get(target)
+            if previous is None:
+                pending[target] = g
+                heapq.heappush(heap, (-target.seq, target))
+            else:
+                pending[target] = previous + g
+        else:
+            previous = leaf_grads.get(id(target))
+            leaf_grads[id(target)] = (target, g) if previous is None else (target, previous[1] + g)
+
+    previous_mode = grad_mode.is_grad_enabled()
+    grad_mode._set(create_graph)
+    try:
+        for root, g in zip(roots, root_grads):
+            send(root.grad_fn if root.grad_fn is not None else root, g)
+        while heap:
+            node = heapq.heappop(heap)[1]
+            g = pending.pop(node)
+            if node.pre_hooks:
+                for hook in node.pre_hooks:
+                    replaced = hook(g)
+                    if replaced is not None:
+                        g = replaced
+            if node.retained is not None:
+                owner = node.retained()
+                if owner is not None:
+                    kept = g if create_graph else Tensor(_materialize(g.data))
+                    owner._grad = kept if owner._grad is None else owner._grad + kept
+            if node in capture_nodes:
+                for i in capture_nodes[node]:
+                    captured[i] = g
+            if node.saved_raw is None:
+                raise GraphFreedError(
+                    f"backward through {node.op.name!r} a second time: the graph's saved tensors were "
+                    "freed by the first backward. Pass retain_graph=True to the first backward() "
+                    "(or autograd.grad()) if you need to go through the graph again.")
+            grads = node.op.backward(node, g, create_graph)
+            if not retain_graph:
+                node.release()
+            for index, (target, gi) in enumerate(zip(node.next, grads)):
+                if target is None or gi is None:
+                    continue
+                _check_grad(node, index, gi)
+                send(target, gi)
+    finally:
+        grad_mode._set(previous_mode)
+
+    for leaf, g in leaf_grads.values():
+        if leaf._leaf_hooks:
+            for hook in leaf._leaf_hooks:
+                replaced = hook(g)
+                if replaced is not None:
+                    g = replaced
+        if capture is not None:
+            for i, t in enumerate(capture):
+                if t is leaf:
+                    captured[i] = g
+            continue
+        if accumulate_into is not None and id(leaf) not in accumulate_into:
+            continue
+        if not create_graph:
+            g = Tensor(_materialize(g.data))
+        leaf._grad = g if leaf._grad is None else leaf._grad + g
+    return captured
+
+
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
+    """Accumulate the gradients of ``tensors`` into the ``.grad`` of the leaves they depend on.
+
+    ``grad_tensors`` is required for non-scalar outputs. Without ``retain_graph`` the saved
+    tensors are freed, and a second backward through the same graph raises GraphFreedError.
+    """
+    roots = _as_sequence(tensors)
+    grads = _root_grads(roots, _as_sequence(grad_tensors), create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    only = None
+    if inputs is not None:
+        only = {id(t) for t in _as_sequence(inputs)}
+    run(roots, grads, retain_graph, create_graph, accumulate_into=only)
+
+
+def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, allow_unused=False):
+    """Return d(outputs)/d(inputs) as a tuple, without touching any ``.grad``.
+
+    >>> x = gradflow.tensor(3.0, dtype="float64", requires_grad=True)
+    >>> (dx,) = gradflow.autograd.grad(x ** 3, x, create_graph=True)   # 3x² = 27
+    >>> gradflow.autograd.grad(dx, x)[0].item()                         # 6x = 18
+    18.0
+    """
+    roots = _as_sequence(outputs)
+    targets = _as_sequence(inputs)
+    for i, t in enumerate(targets):
+        if not t.requires_grad:
+            raise BackwardError(f"input {i} of grad() does not require grad")
+    grads = _root_grads(roots, _as_sequence(grad_outputs), create_graph)
+    if retain_graph is None:
+        retain_graph = create_graph
+    captured = run(roots, grads, retain_graph, create_graph, capture=targets)
+    result = []
+    for i, t in enumerate(targets):
+        g = captured.get(i)
+        if g is None and not allow_unused:
+            raise BackwardError(f"input {i} (shape {t.shape}) was not used to compute the outputs; "
+                                "pass allow_unused=True to get None for it")
+        result.append(g)
+    return tuple(result)

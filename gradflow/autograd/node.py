@@ -1,0 +1,220 @@
+"""Graph nodes and ``apply``, the one place every op's forward runs and is recorded.
+
+A Node stands for one op application: it knows the op, the nodes (or leaf tensors) its inputs
+came from, and what the op saved for its backward. Nodes point to their inputs' nodes, never to
+input tensors, so a tensor's data stays alive only if some op saved it.
+
+# Note: [saving outputs without a reference cycle]
+An op that saves its own output (exp, sigmoid, relu, softmax) stores the output's *array*, and
+``ctx.saved`` rewraps it as a Tensor whose grad_fn is this node. Storing the output Tensor itself
+would make a cycle (tensor -> node -> tensor) that only the garbage collector could free.
+"""
+from __future__ import annotations
+
+import itertools
+
+from ..backends import of_array
+from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError
+from . import grad_mode
+
+_sequence = itertools.count()
+OUT = -1  # in an op's save spec: the op's output
+
+# Observers the memory tracker installs; each gets on_save(node) and on_free(node).
+observers: list = []
+# The module path ("mlp.0") that nn.Module.__call__ sets while a module's forward runs.
+module_path: list = []
+# (pack, unpack) pairs installed by autograd.graph.saved_tensors_hooks; innermost last.
+saved_tensor_hooks: list = []
+anomaly = {"enabled": False}
+
+
+class Node:
+    """One recorded op application; the ``ctx`` every VJP rule receives."""
+
+    __slots__ = ("op", "next", "saved_raw", "params", "shapes", "needs_input_grad", "seq",
+                 "pre_hooks", "retained", "module", "out_shape", "out_dtype", "unpackers",
+                 "__weakref__")
+
+    def __init__(self, op, inputs, params, shapes, out_data):
+        self.op = op
+        self.params = params
+        self.shapes = shapes
+        self.needs_input_grad = tuple(t.requires_grad for t in inputs)
+        self.next = tuple(t.grad_fn if t.grad_fn is not None else (t if t.requires_grad else None)
+                          for t in inputs)
+        self.seq = next(_sequence)
+        self.pre_hooks = None
+        self.retained = None
+        self.module = module_path[-1] if module_path else ""
+        self.out_shape = out_data.shape
+        self.out_dtype = out_data.dtype
+        self.saved_raw = ()
+        self.unpackers = None
+
+    @property
+    def name(self):
+        return self.op.name
+
+    def save(self, values):
+        """Keep ``values`` (input Tensors, the output marker OUT with its array, raw arrays)."""
+        if saved_tensor_hooks:
+            values = self._pack(values)
+        self.saved_raw = tuple(values)
+        for observer in observers:
+            observer.on_save(self)
+
+    def _pack(self, values):
+        from ..tensor import Tensor
+
+        pack, self.unpackers = saved_tensor_hooks[-1]
+        packed = []
+        for v in values:
+            if type(v) is _Output:
+                packed.append(_PackedOutput(pack(Tensor(v.data))))
+            elif isinstance(v, Tensor):
+                packed.append(_Packed(pack(v)))
+            else:
+                packed.append(v)
+        return packed
+
+    @property
+    def saved(self):
+        """The saved values as Tensors (inputs, outputs) or arrays (extras), in the declared order."""
+        if self.saved_raw is None:
+            raise GraphFreedError(
+                f"backward through {self.op.name!r} a second time: its saved tensors were freed after "
+                "the first backward. Pass retain_graph=True to the first backward() if you need to "
+                "backward through the graph again.")
+        from ..tensor import Tensor
+
+        if self.unpackers is None:
+            return tuple(Tensor(v.data, True, self) if type(v) is _Output else v for v in self.saved_raw)
+        unpacked = []
+        for v in self.saved_raw:
+            if type(v) is _PackedOutput:
+                unpacked.append(Tensor(self._unpack(v.value).data, True, self))
+            elif type(v) is _Packed:
+                unpacked.append(self._unpack(v.value))
+            else:
+                unpacked.append(v)
+        return tuple(unpacked)
+
+    def _unpack(self, value):
+        from ..tensor import Tensor
+
+        tensor = self.unpackers(value)
+        if not isinstance(tensor, Tensor):
+            raise TypeError(f"saved_tensors_hooks unpack returned {type(tensor).__name__}, expected a Tensor")
+        return tensor
+
+    def release(self):
+        """Drop what was saved (after a backward without retain_graph)."""
+        if self.saved_raw:
+            for observer in observers:
+                observer.on_free(self)
+        self.saved_raw = None
+
+    @property
+    def is_freed(self):
+        return self.saved_raw is None
+
+    def register_prehook(self, hook):
+        if self.pre_hooks is None:
+            self.pre_hooks = []
+        self.pre_hooks.append(hook)
+
+    def __repr__(self):
+        return f"<{self.op.name}Backward seq={self.seq}>"
+
+
+class _Output:
+    """An op's output array as saved by its own node (see the note at the top)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+
+class _Packed:
+    """A saved input as returned by a saved_tensors_hooks pack function."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
+class _PackedOutput(_Packed):
+    """A saved output as returned by a pack function; unpacked back onto its node."""
+
+    __slots__ = ()
+
+
+def _coerce(value, like):
+    """A Python scalar / array-like operand as a constant Tensor on ``like``'s device and dtype."""
+    from ..tensor import Tensor, constant_like
+
+    if isinstance(value, Tensor):
+        return value
+    return constant_like(value, like)
+
+
+def _check_operands(op, arrays):
+    first = type(arrays[0])
+    for array in arrays[1:]:
+        if type(array) is not first:
+            from ..backends import device_of_array
+
+            devices = ", ".join(str(device_of_array(a)) for a in arrays)
+            raise DeviceError(f"{op.name}: operands are on different devices ({devices}); "
+                              "move them to one device with .to(device) first")
+    if op.same_dtype:
+        dtypes = {a.dtype for a in arrays if a.dtype.kind == "f"}
+        if len(dtypes) > 1:
+            names = ", ".join(str(a.dtype) for a in arrays)
+            raise DTypeError(f"{op.name}: operands have different floating dtypes ({names}); "
+                             "convert one with .to(dtype) so no precision is silently gained or lost")
+
+
+def apply(op, inputs, params):
+    """Run ``op`` forward on ``inputs`` (Tensors or scalars) and record a Node when grad is needed."""
+    from ..tensor import Tensor
+
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            tensors = [u for u in inputs if isinstance(u, Tensor)]
+            # A scalar takes its dtype from a floating operand: where(mask, x, 0.0) stays float32.
+            like = next((u for u in tensors if u.data.dtype.kind == "f"), tensors[0] if tensors else None)
+            inputs = tuple(_coerce(u, like) for u in inputs)
+            break
+    arrays = tuple(t.data for t in inputs)
+    if len(arrays) > 1:
+        _check_operands(op, arrays)
+    backend = of_array(arrays[0])
+    result = op.forward(backend, *arrays, **params)
+    extras = ()
+    if op.n_extras:
+        result, *extras = result
+    if not hasattr(result, "shape") or type(result) is not type(arrays[0]):
+        result = backend.xp.asarray(result)
+    if anomaly["enabled"]:
+        check_finite(op.name, result, "forward output")
+    if not (grad_mode.is_grad_enabled() and any(t.requires_grad for t in inputs)):
+        return Tensor(result)
+    node = Node(op, inputs, params, tuple(a.shape for a in arrays), result)
+    out = Tensor(result, True, node)
+    if op.save or extras:
+        needs, when = node.needs_input_grad, op.save_when
+        node.save([None if when is not None and when[k] is not None and not needs[when[k]]
+                   else _Output(result) if i == OUT else inputs[i]
+                   for k, i in enumerate(op.save)] + list(extras))
+    return out
+
+
+def check_finite(op_name, array, what):
+    """detect_anomaly()'s check: raise AnomalyError naming the op if ``array`` has NaN or inf."""
+    xp = of_array(array).xp
+    if array.dtype.kind == "f" and not bool(xp.isfinite(array).all()):
+        raise AnomalyError(f"{op_name}: {what} contains NaN or infinity (shape {tuple(array.shape)})")

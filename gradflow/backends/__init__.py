@@ -1,0 +1,90 @@
+"""Backends: an array module plus a named table of fused kernels, one per device type.
+
+Every op computes with ``backend.xp`` (NumPy or CuPy, which share NumPy's semantics) and calls
+``backend.kernels.<name>`` where a fused kernel pays. The NumPy kernel table is the reference
+("twin") each CUDA kernel in ``kernels/`` is tested against. CuPy is imported only when a CUDA
+tensor is first made.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DeviceError
+from .device import CPU, Device, forced_cpu, resolve
+from .cuda_probe import is_available
+
+
+class Backend:
+    """What an op needs from a device: the array module, special functions and fused kernels."""
+
+    def __init__(self, name, device_type, xp, kernels, special):
+        self.name = name
+        self.device_type = device_type
+        self.xp = xp
+        self.kernels = kernels
+        self.erf = special.erf
+        self.expit = special.expit
+
+    def __repr__(self):
+        return f"<gradflow backend {self.name} ({self.device_type})>"
+
+    def asarray(self, data, dtype=None):
+        return self.xp.asarray(data, dtype=dtype)
+
+    def index_add(self, out, index, values):
+        """``out[index] += values`` with repeated indices accumulating (scatter-add)."""
+        if self.xp is np:
+            np.add.at(out, index, values)
+        else:
+            import cupyx
+
+            cupyx.scatter_add(out, index, values)
+
+    def to_numpy(self, array):
+        return array if self.xp is np else self.xp.asnumpy(array)
+
+
+def _make_numpy_backend():
+    import scipy.special
+
+    from . import numpy_kernels
+
+    return Backend("numpy", "cpu", np, numpy_kernels, scipy.special)
+
+
+NUMPY = _make_numpy_backend()
+_by_array_type = {np.ndarray: NUMPY}
+_cupy_backend = None
+
+
+def cupy_backend() -> Backend:
+    """The CuPy backend, built (and CuPy imported) on first use; the caller checked CUDA is usable."""
+    global _cupy_backend
+    if _cupy_backend is None:
+        from .cupy_backend import make_backend
+
+        _cupy_backend = make_backend(Backend)
+        _by_array_type[_cupy_backend.xp.ndarray] = _cupy_backend
+    return _cupy_backend
+
+
+def for_device(device: Device) -> Backend:
+    return NUMPY if device.type == "cpu" else cupy_backend()
+
+
+def of_array(array) -> Backend:
+    backend = _by_array_type.get(type(array))
+    if backend is None:
+        raise DeviceError(f"gradflow cannot hold arrays of type {type(array).__module__}.{type(array).__name__}")
+    return backend
+
+
+def device_of_array(array) -> Device:
+    backend = of_array(array)
+    if backend is NUMPY:
+        return CPU
+    return Device("cuda", int(array.device.id))
+
+
+__all__ = ["Backend", "Device", "NUMPY", "cupy_backend", "for_device", "of_array", "device_of_array",
+           "resolve", "forced_cpu", "is_available", "CPU"]

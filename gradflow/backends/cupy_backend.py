@@ -1,0 +1,17 @@
+"""The CuPy backend (CUDA). Thin by design: CuPy's array module plus the kernel table.
+
+Only imported after ``cuda_probe`` said CUDA is usable, so ``import cupy`` here cannot fail
+with a confusing traceback.
+"""
+from __future__ import annotations
+
+
+def make_backend(backend_class):
+    import cupy
+    import cupyx.scipy.special
+
+    from . import numpy_kernels
+
+    # Until the CUDA kernel table lands, CuPy arrays run the NumPy twins: they are written
+    # with array methods and ``xp`` lookups, so they work on CuPy arrays unchanged.
+    return backend_class("cupy", "cuda", cupy, numpy_kernels, cupyx.scipy.special)

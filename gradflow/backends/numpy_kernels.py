@@ -1,0 +1,161 @@
+"""The NumPy kernel table: the reference twin of every fused CUDA kernel in ``kernels/``.
+
+Each function here has a CUDA counterpart with the same name and contract; host tests compile
+the CUDA headers for the CPU and compare them with these on random and edge-case inputs.
+Contracts:
+
+- ``act_forward(name, x, alpha)`` -> ``φ(x)``; ``act_backward(name, g, saved, alpha)`` ->
+  ``g ⊙ φ'``, where ``saved`` is the op's output or input as ``ACTIVATION_SAVES[name]`` says
+  (outputs where φ' can be written from them, so the input can be freed).
+- ``bias_act_forward(name, x, b, alpha)`` -> ``φ(x + b)`` for x (N, F), b (F,).
+- ``bias_act_backward(name, g, saved, alpha)`` -> ``(gz, gb)`` with ``gb = gz.sum(0)``.
+- ``softmax_xent_forward(logits, labels)`` -> per-row loss ``logsumexp(row) - row[label]``.
+- ``softmax_xent_backward(logits, labels, scale)`` -> ``(softmax(logits) - onehot) * scale``.
+- ``sgd_update`` / ``adam_update``: PyTorch's published update rules, in place.
+- ``gemm(a, b, out, trans_a, trans_b, alpha, beta)``: ``out = alpha op(a) op(b) + beta out``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.special
+
+ACTIVATION_SAVES = {
+    "relu": "out", "leaky_relu": "x", "sigmoid": "out", "tanh": "out",
+    "gelu": "x", "gelu_tanh": "x", "softplus": "out", "silu": "x",
+}
+_SQRT_HALF = math.sqrt(0.5)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_TANH_C = math.sqrt(2.0 / math.pi)
+_GELU_TANH_K = 0.044715
+
+
+def _gelu_tanh_inner(x):
+    return _GELU_TANH_C * (x + _GELU_TANH_K * x * x * x)
+
+
+def act_forward(name, x, alpha=0.01):
+    if name == "relu":
+        return np.maximum(x, 0).astype(x.dtype, copy=False)
+    if name == "leaky_relu":
+        return np.where(x > 0, x, x * x.dtype.type(alpha))
+    if name == "sigmoid":
+        return scipy.special.expit(x)
+    if name == "tanh":
+        return np.tanh(x)
+    if name == "gelu":
+        return (x * (1 + scipy.special.erf(x * _SQRT_HALF)) * 0.5).astype(x.dtype, copy=False)
+    if name == "gelu_tanh":
+        return (0.5 * x * (1 + np.tanh(_gelu_tanh_inner(x)))).astype(x.dtype, copy=False)
+    if name == "softplus":
+        return np.logaddexp(x.dtype.type(0), x)
+    if name == "silu":
+        return x * scipy.special.expit(x)
+    raise KeyError(f"unknown activation {name!r}; known: {sorted(ACTIVATION_SAVES)}")
+
+
+def act_derivative(name, saved, alpha=0.01):
+    """φ' evaluated from what the op saved (output or input, see ACTIVATION_SAVES)."""
+    one = saved.dtype.type(1)
+    if name == "relu":
+        return (saved > 0).astype(saved.dtype)
+    if name == "leaky_relu":
+        return np.where(saved > 0, one, saved.dtype.type(alpha))
+    if name == "sigmoid":
+        return saved * (one - saved)
+    if name == "tanh":
+        return one - saved * saved
+    if name == "gelu":
+        cdf = 0.5 * (1 + scipy.special.erf(saved * _SQRT_HALF))
+        pdf = _INV_SQRT_2PI * np.exp(-0.5 * saved * saved)
+        return (cdf + saved * pdf).astype(saved.dtype, copy=False)
+    if name == "gelu_tanh":
+        t = np.tanh(_gelu_tanh_inner(saved))
+        dinner = _GELU_TANH_C * (1 + 3 * _GELU_TANH_K * saved * saved)
+        return (0.5 * (1 + t) + 0.5 * saved * (1 - t * t) * dinner).astype(saved.dtype, copy=False)
+    if name == "softplus":
+        return -np.expm1(-saved)
+    if name == "silu":
+        s = scipy.special.expit(saved)
+        return s * (one + saved * (one - s))
+    raise KeyError(f"unknown activation {name!r}; known: {sorted(ACTIVATION_SAVES)}")
+
+
+def act_backward(name, g, saved, alpha=0.01):
+    if name == "relu":
+        # Chainer's one-liner: gz = out > 0 ? g : 0, reading the output only.
+        return np.where(saved > 0, g, g.dtype.type(0))
+    return g * act_derivative(name, saved, alpha)
+
+
+def bias_act_forward(name, x, b, alpha=0.01):
+    return act_forward(name, x + b, alpha)
+
+
+def bias_act_backward(name, g, saved, alpha=0.01):
+    gz = act_backward(name, g, saved, alpha)
+    return gz, gz.sum(axis=0)
+
+
+def _logsumexp_rows(logits):
+    row_max = logits.max(axis=1, keepdims=True)
+    # A row of all -inf has max -inf; shift by 0 there so the result is -inf, not NaN.
+    row_max = np.where(np.isfinite(row_max), row_max, 0)
+    return np.log(np.exp(logits - row_max).sum(axis=1)) + row_max[:, 0]
+
+
+def softmax_xent_forward(logits, labels):
+    rows = np.arange(logits.shape[0])
+    return _logsumexp_rows(logits) - logits[rows, labels]
+
+
+def softmax_xent_backward(logits, labels, scale):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(shifted)
+    probs /= probs.sum(axis=1, keepdims=True)
+    probs[np.arange(logits.shape[0]), labels] -= 1
+    scale = np.asarray(scale, dtype=logits.dtype)
+    probs *= scale.reshape(-1, 1) if scale.ndim else scale
+    return probs
+
+
+def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+               nesterov=False, first_step=False):
+    """One SGD step in place (PyTorch's rule). ``momentum_buffer`` is updated in place when given."""
+    d = grad + weight_decay * param if weight_decay else grad
+    if momentum:
+        if first_step:
+            momentum_buffer[...] = d
+        else:
+            momentum_buffer *= momentum
+            momentum_buffer += (1 - dampening) * d
+        d = d + momentum * momentum_buffer if nesterov else momentum_buffer
+    param -= lr * d
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                weight_decay=0.0, decoupled=False):
+    """One Adam (decoupled=False) or AdamW (decoupled=True) step in place; ``step`` counts from 1."""
+    if weight_decay and decoupled:
+        param *= 1 - lr * weight_decay
+    elif weight_decay:
+        grad = grad + weight_decay * param
+    exp_avg *= beta1
+    exp_avg += (1 - beta1) * grad
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * grad * grad
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    denom = np.sqrt(exp_avg_sq) / math.sqrt(bias_correction2) + eps
+    param -= (lr / bias_correction1) * exp_avg / denom
+
+
+def gemm(a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
+    product = (a.T if trans_a else a) @ (b.T if trans_b else b)
+    if beta == 0:
+        np.multiply(product, alpha, out=out) if alpha != 1 else np.copyto(out, product)
+    else:
+        out *= beta
+        out += alpha * product if alpha != 1 else product
+    return out

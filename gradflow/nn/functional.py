@@ -1,0 +1,74 @@
+"""Neural-network functions built from the op table (PyTorch's ``torch.nn.functional`` names).
+
+``linear`` takes weights shaped (out, in) like PyTorch, so ``linear(x, W) = x Wᵀ``; activations,
+softmax and cross-entropy are the fused primitives in ``gradflow.ops``.
+"""
+from __future__ import annotations
+
+from .. import creation
+from ..autograd.grad_mode import is_grad_enabled  # noqa: F401  (re-exported for layers)
+from ..errors import ShapeError
+from ..ops import (cross_entropy, gelu, leaky_relu, log_softmax, matmul, relu, sigmoid, silu, softmax,
+                   softplus, tanh, transpose)
+from ..tensor import Tensor
+
+__all__ = ["linear", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "softplus", "silu", "softmax",
+           "log_softmax", "cross_entropy", "mse_loss", "dropout", "l2_penalty"]
+
+
+def linear(x, weight, bias=None):
+    """``x @ weight.T + bias`` with ``weight`` shaped (out_features, in_features)."""
+    if weight.ndim != 2:
+        raise ShapeError(f"linear expects a 2-D weight (out, in), got shape {weight.shape}")
+    if x.shape[-1] != weight.shape[1]:
+        raise ShapeError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the weight "
+                         f"{weight.shape} expects {weight.shape[1]}")
+    out = matmul(x, transpose(weight))
+    if bias is not None:
+        if bias.shape != (weight.shape[0],):
+            raise ShapeError(f"linear: bias of shape {bias.shape} does not match {weight.shape[0]} outputs")
+        out = out + bias
+    return out
+
+
+def mse_loss(input, target, reduction="mean"):
+    """Mean squared error (``reduction`` 'mean', 'sum' or 'none')."""
+    if input.shape != target.shape:
+        raise ShapeError(f"mse_loss: input shape {input.shape} differs from target shape {target.shape}")
+    diff = input - target
+    squared = diff * diff
+    if reduction == "mean":
+        return squared.mean()
+    if reduction == "sum":
+        return squared.sum()
+    if reduction == "none":
+        return squared
+    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+
+
+def dropout(x, p=0.5, training=True):
+    """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout)."""
+    if not 0 <= p < 1:
+        if p == 1 and training:
+            return x * 0
+        if not 0 <= p <= 1:
+            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    if not training or p == 0:
+        return x
+    keep = creation.generator().random(x.shape) >= p
+    from ..backends import of_array
+
+    mask = of_array(x.data).xp.asarray(keep.astype(x.dtype) / x.dtype.type(1 - p))
+    return x * Tensor(mask)
+
+
+def l2_penalty(params, weight_decay=1.0):
+    """The textbook's ``λ/2 Σ‖W‖²_F`` over ``params`` (``weight_decay`` is λ)."""
+    params = list(params)
+    if not params:
+        raise ValueError("l2_penalty needs at least one parameter")
+    total = None
+    for p in params:
+        term = (p * p).sum()
+        total = term if total is None else total + term
+    return total * (weight_decay / 2)

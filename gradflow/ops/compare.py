@@ -1,0 +1,38 @@
+"""Comparisons and predicates: results are boolean tensors that never require grad."""
+from __future__ import annotations
+
+from ..backends import of_array
+from ..tensor import Tensor, constant_like
+
+
+def _compare(name):
+    def compare(x, y):
+        x = x if isinstance(x, Tensor) else constant_like(x, y)
+        y = y if isinstance(y, Tensor) else constant_like(y, x)
+        if type(x.data) is not type(y.data):
+            from ..errors import DeviceError
+
+            raise DeviceError(f"{name}: operands are on different devices ({x.device}, {y.device})")
+        return Tensor(getattr(of_array(x.data).xp, name)(x.data, y.data))
+    compare.__name__ = name
+    compare.__doc__ = f"Elementwise ``{name}`` (a boolean tensor without gradient)."
+    return compare
+
+
+less, less_equal = _compare("less"), _compare("less_equal")
+greater, greater_equal = _compare("greater"), _compare("greater_equal")
+equal, not_equal = _compare("equal"), _compare("not_equal")
+lt, le, gt, ge, eq, ne = less, less_equal, greater, greater_equal, equal, not_equal
+
+
+def isfinite(x):
+    return Tensor(of_array(x.data).xp.isfinite(x.data))
+
+
+def isnan(x):
+    return Tensor(of_array(x.data).xp.isnan(x.data))
+
+
+def sign(x):
+    """Elementwise sign (no gradient: its derivative is zero almost everywhere)."""
+    return Tensor(of_array(x.data).xp.sign(x.data))

@@ -1,0 +1,245 @@
+"""Elementwise primitives: arithmetic, transcendental functions, selection.
+
+Binary rules undo broadcasting with ``sum_to`` (HIPS autograd's ``unbroadcast``), never by hand.
+Masks used in gradients (abs, maximum, clip) are constants: their derivative is zero almost
+everywhere, so treating them as constants is exact for the second derivative too.
+"""
+from __future__ import annotations
+
+import math
+
+from ..tensor import Tensor
+from .registry import primitive
+from .shape import sum_to
+
+
+def _constant(array):
+    return Tensor(array)
+
+
+# ----- binary arithmetic ---------------------------------------------------------------------
+@primitive("add", same_dtype=True)
+def add(backend, x, y):
+    return x + y
+
+
+@add.vjp
+def _add_vjp(ctx, g):
+    needs = ctx.needs_input_grad
+    return (sum_to(g, ctx.shapes[0]) if needs[0] else None,
+            sum_to(g, ctx.shapes[1]) if needs[1] else None)
+
+
+@primitive("sub", same_dtype=True)
+def sub(backend, x, y):
+    return x - y
+
+
+@sub.vjp
+def _sub_vjp(ctx, g):
+    needs = ctx.needs_input_grad
+    return (sum_to(g, ctx.shapes[0]) if needs[0] else None,
+            sum_to(-g, ctx.shapes[1]) if needs[1] else None)
+
+
+@primitive("mul", save=("x", "y"), save_when=("y", "x"), same_dtype=True)
+def mul(backend, x, y):
+    return x * y
+
+
+@mul.vjp
+def _mul_vjp(ctx, g):
+    # The mul gate swaps its inputs: d(xy)/dx = y, d(xy)/dy = x.
+    x, y = ctx.saved
+    return (sum_to(g * y, ctx.shapes[0]) if y is not None else None,
+            sum_to(g * x, ctx.shapes[1]) if x is not None else None)
+
+
+@primitive("div", save=("y", "out"), save_when=(None, "y"), same_dtype=True)
+def div(backend, x, y):
+    return x / y
+
+
+@div.vjp
+def _div_vjp(ctx, g):
+    y, out = ctx.saved
+    needs = ctx.needs_input_grad
+    gx = g / y if needs[0] or needs[1] else None
+    return (sum_to(gx, ctx.shapes[0]) if needs[0] else None,
+            sum_to(-gx * out, ctx.shapes[1]) if needs[1] else None)
+
+
+@primitive("pow", save=("x", "y", "out"), save_when=(None, None, "y"), same_dtype=True)
+def pow(backend, x, y):
+    return x ** y
+
+
+@pow.vjp
+def _pow_vjp(ctx, g):
+    x, y, out = ctx.saved
+    needs = ctx.needs_input_grad
+    gx = sum_to(g * y * x ** (y - 1), ctx.shapes[0]) if needs[0] else None
+    # d(x^y)/dy = x^y log x; where x == 0 the limit x^y log x is 0 for y > 0.
+    gy = None
+    if needs[1]:
+        safe_log = log(where(x.data > 0, x, _constant(x.data * 0 + 1)))
+        gy = sum_to(g * out * safe_log, ctx.shapes[1])
+    return gx, gy
+
+
+@primitive("neg")
+def neg(backend, x):
+    return -x
+
+
+@neg.vjp
+def _neg_vjp(ctx, g):
+    return -g
+
+
+# ----- unary functions ----------------------------------------------------------------------
+@primitive("exp", save=("out",))
+def exp(backend, x):
+    return backend.xp.exp(x)
+
+
+@exp.vjp
+def _exp_vjp(ctx, g):
+    (out,) = ctx.saved
+    return g * out
+
+
+@primitive("log", save=("x",))
+def log(backend, x):
+    return backend.xp.log(x)
+
+
+@log.vjp
+def _log_vjp(ctx, g):
+    (x,) = ctx.saved
+    return g / x
+
+
+@primitive("sqrt", save=("out",))
+def sqrt(backend, x):
+    return backend.xp.sqrt(x)
+
+
+@sqrt.vjp
+def _sqrt_vjp(ctx, g):
+    (out,) = ctx.saved
+    return g / (out * 2)
+
+
+@primitive("abs", save=("x",))
+def abs(backend, x):
+    return backend.xp.abs(x)
+
+
+@abs.vjp
+def _abs_vjp(ctx, g):
+    (x,) = ctx.saved
+    return g * _constant(backend_sign(x.data))
+
+
+def backend_sign(array):
+    from ..backends import of_array
+
+    return of_array(array).xp.sign(array)
+
+
+@primitive("erf", save=("x",))
+def erf(backend, x):
+    return backend.erf(x)
+
+
+@erf.vjp
+def _erf_vjp(ctx, g):
+    (x,) = ctx.saved
+    return g * exp(-(x * x)) * (2 / math.sqrt(math.pi))
+
+
+# ----- selection ----------------------------------------------------------------------------
+def _tie_split(xp, winner, tie, dtype):
+    # Ties share the gradient equally, so maximum(x, x) has gradient 1 in total, as d(x)/dx.
+    return (winner.astype(dtype) + tie.astype(dtype) * dtype.type(0.5))
+
+
+@primitive("maximum", save=("x", "y"), same_dtype=True)
+def maximum(backend, x, y):
+    return backend.xp.maximum(x, y)
+
+
+@maximum.vjp
+def _maximum_vjp(ctx, g):
+    # The max gate routes the gradient to the larger input.
+    x, y = ctx.saved
+    return _select_vjp(ctx, g, x.data > y.data, x.data == y.data)
+
+
+@primitive("minimum", save=("x", "y"), same_dtype=True)
+def minimum(backend, x, y):
+    return backend.xp.minimum(x, y)
+
+
+@minimum.vjp
+def _minimum_vjp(ctx, g):
+    x, y = ctx.saved
+    return _select_vjp(ctx, g, x.data < y.data, x.data == y.data)
+
+
+def _select_vjp(ctx, g, x_wins, tie):
+    from ..backends import of_array
+
+    xp = of_array(x_wins).xp
+    dtype = g.data.dtype
+    to_x = _tie_split(xp, x_wins, tie, dtype)
+    needs = ctx.needs_input_grad
+    return (sum_to(g * _constant(to_x), ctx.shapes[0]) if needs[0] else None,
+            sum_to(g * _constant(1 - to_x), ctx.shapes[1]) if needs[1] else None)
+
+
+@primitive("clip", save=("x",))
+def _clip(backend, x, min, max):
+    return backend.xp.clip(x, min, max)
+
+
+def clip(x, min=None, max=None):
+    """Limit values to [min, max] (either bound may be None); gradient 1 inside, 0 outside."""
+    if min is None and max is None:
+        raise ValueError("clip needs at least one of min and max")
+    return _clip(x, min=min, max=max)
+
+
+@_clip.vjp
+def _clip_vjp(ctx, g):
+    (x,) = ctx.saved
+    lo, hi = ctx.params.get("min"), ctx.params.get("max")
+    inside = x.data == x.data
+    if lo is not None:
+        inside = inside & (x.data >= lo)
+    if hi is not None:
+        inside = inside & (x.data <= hi)
+    return g * _constant(inside.astype(g.data.dtype))
+
+
+def where(condition, x, y):
+    """Elementwise ``x if condition else y`` (NumPy broadcasting); the condition gets no gradient."""
+    return where_op(condition, x, y)
+
+
+@primitive("where", save=("condition",), same_dtype=True)
+def where_op(backend, condition, x, y):
+    return backend.xp.where(condition, x, y)
+
+
+@where_op.vjp
+def _where_op_vjp(ctx, g):
+    (condition,) = ctx.saved
+    from ..backends import of_array
+
+    zero = _constant(of_array(g.data).xp.zeros((), dtype=g.data.dtype))
+    needs = ctx.needs_input_grad
+    return (None,
+            sum_to(where_op(condition, g, zero), ctx.shapes[1]) if needs[1] else None,
+            sum_to(where_op(condition, zero, g), ctx.shapes[2]) if needs[2] else None)

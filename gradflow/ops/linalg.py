@@ -1,0 +1,51 @@
+"""matmul: NumPy's semantics (batched, broadcast batch axes, 1-D operands promoted and dropped).
+
+Its VJPs are ``dX = dY Yᵀ``-style products, never a Jacobian: for ``Z = X W``, ``dX = dZ Wᵀ`` and
+``dW = Xᵀ dZ``. X is kept only if W needs a gradient and W only if X does, so the first layer of
+a network keeps its input batch but not its weight.
+"""
+from __future__ import annotations
+
+from ..errors import ShapeError
+from .registry import primitive
+from .shape import reshape, sum_to, swapaxes, unsqueeze
+
+
+@primitive("matmul", save=("x", "y"), save_when=("y", "x"), same_dtype=True)
+def matmul(backend, x, y):
+    if x.ndim == 0 or y.ndim == 0:
+        raise ShapeError(f"matmul needs at least 1-D operands, got shapes {tuple(x.shape)} and {tuple(y.shape)}")
+    inner_y = y.shape[0] if y.ndim == 1 else y.shape[-2]
+    if x.shape[-1] != inner_y:
+        raise ShapeError(f"matmul: shapes {tuple(x.shape)} and {tuple(y.shape)} do not align "
+                         f"({x.shape[-1]} != {inner_y})")
+    try:
+        return x @ y
+    except ValueError as exc:
+        raise ShapeError(f"matmul: cannot broadcast the batch axes of {tuple(x.shape)} and {tuple(y.shape)}: {exc}") from None
+
+
+@matmul.vjp
+def _matmul_vjp(ctx, g):
+    x, y = ctx.saved
+    x_shape, y_shape = ctx.shapes
+    if len(x_shape) == 2 and len(y_shape) == 2:
+        return (g @ y.T if y is not None else None,
+                x.T @ g if x is not None else None)
+    # Promote 1-D operands the way NumPy does, then undo it (and batch broadcasting) at the end.
+    if len(x_shape) == 1 and len(y_shape) == 1:
+        g = reshape(g, (1, 1))
+    elif len(x_shape) == 1:
+        g = unsqueeze(g, -2)
+    elif len(y_shape) == 1:
+        g = unsqueeze(g, -1)
+    gx = gy = None
+    if y is not None:
+        y2 = reshape(y, (y_shape[0], 1)) if len(y_shape) == 1 else y
+        x2_shape = (1, x_shape[0]) if len(x_shape) == 1 else x_shape
+        gx = reshape(sum_to(g @ swapaxes(y2, -1, -2), x2_shape), x_shape)
+    if x is not None:
+        x2 = reshape(x, (1, x_shape[0])) if len(x_shape) == 1 else x
+        y2_shape = (y_shape[0], 1) if len(y_shape) == 1 else y_shape
+        gy = reshape(sum_to(swapaxes(x2, -1, -2) @ g, y2_shape), y_shape)
+    return gx, gy

@@ -1,0 +1,151 @@
+"""Reductions: sum and max/min are primitives; mean, var and std are built from them.
+
+Every reduction takes NumPy's ``axis=``/``keepdims=`` and PyTorch's ``dim=``/``keepdim=``.
+"""
+from __future__ import annotations
+
+import builtins
+
+from ..errors import ShapeError
+from ..tensor import Tensor, _axis_alias, _keepdims_alias
+from .shape import broadcast_to, reshape
+from .registry import primitive
+
+
+def _normalize_axis(axis, ndim, shape):
+    if axis is None:
+        return None
+    axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
+    normalized = []
+    for a in axes:
+        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
+            raise ShapeError(f"axis {a} is out of range for a tensor of shape {shape}")
+        normalized.append(a % ndim if ndim else 0)
+    return tuple(sorted(set(normalized)))
+
+
+def _kept_shape(shape, axis):
+    """The shape a reduction over ``axis`` has with keepdims=True."""
+    if axis is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axis else s for i, s in enumerate(shape))
+
+
+def _count(shape, axis):
+    count = 1
+    for i, s in enumerate(shape):
+        if axis is None or i in axis:
+            count *= s
+    return count
+
+
+@primitive("sum")
+def _sum(backend, x, axis, keepdims):
+    return x.sum(axis=axis, keepdims=keepdims)
+
+
+@_sum.vjp
+def _sum_vjp(ctx, g):
+    shape = ctx.shapes[0]
+    return broadcast_to(reshape(g, _kept_shape(shape, ctx.params["axis"])), shape)
+
+
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Sum over ``axis`` (all axes by default)."""
+    axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
+    return _sum(x, axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim)))
+
+
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Arithmetic mean over ``axis``."""
+    axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
+    count = _count(x.shape, axis)
+    return _sum(x, axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))) * (1.0 / count)
+
+
+def var(x, axis=None, keepdims=False, *, ddof=0, dim=None, keepdim=None, correction=None, unbiased=None):
+    """Variance with NumPy's default ``ddof=0``; PyTorch's ``correction=``/``unbiased=`` also work."""
+    if correction is not None:
+        ddof = correction
+    elif unbiased is not None:
+        ddof = int(unbiased)
+    axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
+    keep = bool(_keepdims_alias(keepdims, keepdim))
+    centered = x - mean(x, axis=axis, keepdims=True)
+    count = _count(x.shape, axis)
+    if count - ddof <= 0:
+        raise ShapeError(f"var over {count} elements with ddof={ddof} divides by {count - ddof}")
+    return _sum(centered * centered, axis=axis, keepdims=keep) * (1.0 / (count - ddof))
+
+
+def std(x, axis=None, keepdims=False, *, ddof=0, dim=None, keepdim=None, correction=None, unbiased=None):
+    """Standard deviation, the square root of ``var`` (same arguments)."""
+    from .elementwise import sqrt
+
+    return sqrt(var(x, axis, keepdims, ddof=ddof, dim=dim, keepdim=keepdim, correction=correction,
+                    unbiased=unbiased))
+
+
+@primitive("amax", save=("x", "out"))
+def _amax(backend, x, axis, keepdims):
+    return x.max(axis=axis, keepdims=keepdims)
+
+
+@primitive("amin", save=("x", "out"))
+def _amin(backend, x, axis, keepdims):
+    return x.min(axis=axis, keepdims=keepdims)
+
+
+def _extremum_vjp(ctx, g):
+    # Ties share the gradient equally (so the rule is a valid subgradient of max).
+    x, out = ctx.saved
+    shape = ctx.shapes[0]
+    axis = ctx.params["axis"]
+    kept = _kept_shape(shape, axis)
+    hits = x.data == out.data.reshape(kept)
+    share = hits / hits.sum(axis=axis, keepdims=True)
+    return broadcast_to(reshape(g, kept), shape) * Tensor(share.astype(g.data.dtype, copy=False))
+
+
+_amax.vjp(_extremum_vjp)
+_amin.vjp(_extremum_vjp)
+
+
+def _reduce_extremum(op, x, axis, keepdims, dim, keepdim):
+    axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
+    if x.data.size == 0:
+        raise ShapeError(f"{op.name} of an empty tensor (shape {x.shape}) has no value")
+    return op(x, axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim)))
+
+
+def max(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Largest value over ``axis`` (values only, as NumPy's ``max``; see ``argmax`` for indices)."""
+    return _reduce_extremum(_amax, x, axis, keepdims, dim, keepdim)
+
+
+def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Smallest value over ``axis`` (values only)."""
+    return _reduce_extremum(_amin, x, axis, keepdims, dim, keepdim)
+
+
+amax, amin = max, min
+
+
+def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Index of the largest value (int64, no gradient)."""
+    axis = _axis_alias(axis, dim)
+    return Tensor(x.data.argmax(axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))))
+
+
+def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    """Index of the smallest value (int64, no gradient)."""
+    axis = _axis_alias(axis, dim)
+    return Tensor(x.data.argmin(axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))))
+
+
+def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    return Tensor(x.data.any(axis=_axis_alias(axis, dim), keepdims=bool(_keepdims_alias(keepdims, keepdim))))
+
+
+def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
+    return Tensor(x.data.all(axis=_axis_alias(axis, dim), keepdims=bool(_keepdims_alias(keepdims, keepdim))))

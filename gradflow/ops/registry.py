@@ -1,0 +1,87 @@
+"""The primitive table's machinery: ``primitive`` declares an op, ``@op.vjp`` its gradient.
+
+A primitive is declared once: its forward on raw arrays (``forward(backend, *arrays, **params)``),
+what it saves for backward, and next to it the VJP rule written in gradflow ops (so the backward
+pass can itself be differentiated). An op may add ``@op.fast_vjp``, an array-level rule used
+when no graph of the backward is wanted (the usual first-order case); it is where the fused
+kernels of the backend's kernel table are called, and tests check it agrees with the
+differentiable rule.
+
+Save specs name forward arguments or ``"out"``. ``save_when`` makes saving conditional: saving
+``y`` for ``x * y`` is only needed if ``x`` needs a gradient (matmul's weight is not kept when its
+input does not require grad). An unsaved slot reads as None in ``ctx.saved``.
+"""
+from __future__ import annotations
+
+import inspect
+
+from ..autograd.node import OUT, apply
+from ..errors import BackwardError
+
+
+class Op:
+    """One primitive: its forward, what it saves, and its derivative rules."""
+
+    __slots__ = ("name", "forward", "save", "save_when", "n_extras", "same_dtype", "vjp_rule",
+                 "fast_vjp_rule", "jvp_rule", "doc")
+
+    def __init__(self, name, forward, save=(), save_when=None, n_extras=0, same_dtype=False):
+        self.name = name
+        self.forward = forward
+        params = [p for p in inspect.signature(forward).parameters][1:]
+        positional = [p.name for p in inspect.signature(forward).parameters.values()
+                      if p.kind == p.POSITIONAL_OR_KEYWORD][1:]
+
+        def index(name):
+            if name == "out":
+                return OUT
+            if name not in positional:
+                raise ValueError(f"op {self.name!r} saves {name!r}, which is not one of its inputs {params}")
+            return positional.index(name)
+
+        self.save = tuple(index(n) for n in save)
+        self.save_when = None if save_when is None else tuple(
+            None if w is None else index(w) for w in save_when)
+        self.n_extras = n_extras
+        self.same_dtype = same_dtype
+        self.vjp_rule = self.fast_vjp_rule = self.jvp_rule = None
+        self.doc = forward.__doc__
+
+    def __call__(self, *inputs, **params):
+        return apply(self, inputs, params)
+
+    def __repr__(self):
+        return f"<gradflow primitive {self.name}>"
+
+    def vjp(self, rule):
+        """Declare ``rule(ctx, g) -> grad or tuple of grads`` (Tensors or None), one per input."""
+        self.vjp_rule = rule
+        return rule
+
+    def fast_vjp(self, rule):
+        """Declare ``rule(ctx, g_array) -> tuple of arrays or None``, used when create_graph is False."""
+        self.fast_vjp_rule = rule
+        return rule
+
+    def jvp(self, rule):
+        """Declare ``rule(ctx, *tangents) -> output tangent`` (forward mode; tangents may be None)."""
+        self.jvp_rule = rule
+        return rule
+
+    def backward(self, node, g, create_graph):
+        from ..tensor import Tensor
+
+        if self.fast_vjp_rule is not None and not create_graph:
+            grads = self.fast_vjp_rule(node, g.data)
+            return tuple(None if a is None else Tensor(a) for a in grads)
+        if self.vjp_rule is None:
+            raise BackwardError(f"op {self.name!r} has no gradient")
+        grads = self.vjp_rule(node, g)
+        return grads if type(grads) is tuple else (grads,)
+
+
+def primitive(name, save=(), save_when=None, extras=0, same_dtype=False):
+    """Decorator: turn ``forward(backend, *arrays, **params)`` into a recorded primitive Op."""
+    def make(forward):
+        return Op(name, forward, save, save_when, extras, same_dtype)
+    return make

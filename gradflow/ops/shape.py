@@ -1,0 +1,336 @@
+"""Shape primitives: broadcasting and its undoing, reshape, transpose, indexing, joining, moving.
+
+``sum_to`` and ``broadcast_to`` are each other's VJPs; every broadcasting op undoes broadcasting
+through ``sum_to``. Views (reshape, transpose, basic indexing) share memory with their input, so
+they save nothing.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..errors import ShapeError
+from ..tensor import Tensor
+from .registry import primitive
+
+
+def _sum_to_axes(shape, target):
+    """Axes to sum so an array of ``shape`` becomes ``target`` (NumPy broadcasting reversed)."""
+    lead = len(shape) - len(target)
+    if lead < 0:
+        raise ShapeError(f"cannot sum shape {shape} down to the larger shape {target}")
+    axes = tuple(range(lead))
+    for i, size in enumerate(target):
+        if size == 1 and shape[lead + i] != 1:
+            axes += (lead + i,)
+        elif size != shape[lead + i]:
+            raise ShapeError(f"cannot sum shape {shape} down to shape {target}")
+    return axes
+
+
+@primitive("sum_to")
+def _sum_to(backend, x, shape):
+    axes = _sum_to_axes(x.shape, shape)
+    return x.sum(axis=axes).reshape(shape) if axes else x
+
+
+def sum_to(x, shape):
+    """Sum ``x`` over the axes broadcasting added, giving ``shape`` (identity when shapes agree)."""
+    shape = tuple(shape)
+    if tuple(x.data.shape) == shape:
+        return x
+    return _sum_to(x, shape=shape)
+
+
+@_sum_to.vjp
+def _sum_to_vjp(ctx, g):
+    return broadcast_to(g, ctx.shapes[0])
+
+
+@primitive("broadcast_to")
+def _broadcast_to(backend, x, shape):
+    try:
+        return backend.xp.broadcast_to(x, shape)
+    except ValueError:
+        raise ShapeError(f"cannot broadcast shape {tuple(x.shape)} to {tuple(shape)}") from None
+
+
+@_broadcast_to.vjp
+def _broadcast_to_vjp(ctx, g):
+    return sum_to(g, ctx.shapes[0])
+
+
+def broadcast_to(x, shape):
+    """NumPy's broadcast_to: a read-only view of ``x`` with ``shape``."""
+    shape = tuple(shape)
+    if tuple(x.data.shape) == shape:
+        return x
+    return _broadcast_to(x, shape=shape)
+
+
+def expand(x, *sizes):
+    """PyTorch's expand: broadcast to ``sizes``, where -1 keeps that axis's size."""
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = tuple(sizes[0])
+    lead = len(sizes) - x.ndim
+    shape = tuple(x.shape[i - lead] if s == -1 else s for i, s in enumerate(sizes))
+    return broadcast_to(x, shape)
+
+
+def expand_as(x, other):
+    return broadcast_to(x, other.shape)
+
+
+@primitive("reshape")
+def _reshape(backend, x, shape):
+    try:
+        return x.reshape(shape)
+    except ValueError:
+        raise ShapeError(f"cannot reshape a tensor of shape {tuple(x.shape)} ({x.size} elements) "
+                         f"into shape {tuple(shape)}") from None
+
+
+@_reshape.vjp
+def _reshape_vjp(ctx, g):
+    return reshape(g, ctx.shapes[0])
+
+
+def _shape_args(shape):
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+def reshape(x, *shape):
+    """NumPy/PyTorch reshape; accepts ``reshape(2, 3)`` and ``reshape((2, 3))`` and one -1."""
+    shape = _shape_args(shape)
+    if tuple(x.data.shape) == shape:
+        return x
+    return _reshape(x, shape=shape)
+
+
+view = reshape
+
+
+@primitive("transpose")
+def _transpose(backend, x, axes):
+    return x.transpose(axes)
+
+
+@_transpose.vjp
+def _transpose_vjp(ctx, g):
+    return _transpose(g, axes=tuple(np.argsort(ctx.params["axes"]).tolist()))
+
+
+def transpose(x, *axes):
+    """NumPy semantics: no axes reverses them; otherwise ``axes`` is a permutation."""
+    axes = _shape_args(axes)
+    ndim = x.ndim
+    if not axes:
+        axes = tuple(range(ndim - 1, -1, -1))
+    if sorted(a % ndim if ndim else a for a in axes) != list(range(ndim)):
+        raise ShapeError(f"axes {axes} are not a permutation of the {ndim} axes of shape {x.shape}")
+    axes = tuple(a % ndim for a in axes)
+    if axes == tuple(range(ndim)):
+        return x
+    return _transpose(x, axes=axes)
+
+
+permute = transpose
+
+
+def swapaxes(x, axis1, axis2):
+    axes = list(range(x.ndim))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return transpose(x, *axes)
+
+
+def squeeze(x, axis=None, *, dim=None):
+    """Drop size-1 axes (all of them, or the given ones)."""
+    from ..tensor import _axis_alias
+
+    axis = _axis_alias(axis, dim)
+    shape = x.shape
+    if axis is None:
+        return reshape(x, tuple(s for s in shape if s != 1))
+    axes = {a % x.ndim for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+    for a in axes:
+        if shape[a] != 1:
+            raise ShapeError(f"cannot squeeze axis {a} of shape {shape}: its size is {shape[a]}, not 1")
+    return reshape(x, tuple(s for i, s in enumerate(shape) if i not in axes))
+
+
+def unsqueeze(x, axis=None, *, dim=None):
+    """Insert a size-1 axis at ``axis`` (NumPy's expand_dims)."""
+    from ..tensor import _axis_alias
+
+    axis = _axis_alias(axis, dim)
+    ndim = x.ndim + 1
+    if not -ndim <= axis < ndim:
+        raise ShapeError(f"axis {axis} out of range for unsqueeze of shape {x.shape}")
+    shape = list(x.shape)
+    shape.insert(axis % ndim, 1)
+    return reshape(x, tuple(shape))
+
+
+expand_dims = unsqueeze
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Merge axes ``start_dim..end_dim`` into one (all of them by default)."""
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    start, end = start_dim % x.ndim, end_dim % x.ndim
+    shape = x.shape
+    merged = 1
+    for s in shape[start:end + 1]:
+        merged *= s
+    return reshape(x, shape[:start] + (merged,) + shape[end + 1:])
+
+
+# ----- indexing -------------------------------------------------------------------------------
+def _normalize_index(index, backend):
+    """Index with Tensors and lists turned into arrays; reports whether it is basic (a view)."""
+    items = index if isinstance(index, tuple) else (index,)
+    normalized, basic = [], True
+    for item in items:
+        if isinstance(item, Tensor):
+            item = item.data
+        elif isinstance(item, list):
+            item = backend.xp.asarray(item)
+        if isinstance(item, np.generic) or (hasattr(item, "ndim") and item.ndim == 0 and item.dtype.kind in "iu"):
+            item = int(item)
+        elif hasattr(item, "ndim"):
+            basic = False
+        normalized.append(item)
+    return tuple(normalized), basic
+
+
+@primitive("getitem")
+def _getitem(backend, x, index, basic):
+    try:
+        return x[index]
+    except IndexError as exc:
+        raise IndexError(f"index {index!r} does not fit shape {tuple(x.shape)}: {exc}") from None
+
+
+@_getitem.vjp
+def _getitem_vjp(ctx, g):
+    return _index_add(g, shape=ctx.shapes[0], index=ctx.params["index"], basic=ctx.params["basic"])
+
+
+def getitem(x, index):
+    """``x[index]`` with NumPy semantics; integer-array indices scatter-add in backward."""
+    from ..backends import of_array
+
+    index, basic = _normalize_index(index, of_array(x.data))
+    return _getitem(x, index=index, basic=basic)
+
+
+@primitive("index_add")
+def _index_add(backend, g, shape, index, basic):
+    """Zeros of ``shape`` with ``g`` added at ``index`` (repeated indices accumulate)."""
+    out = backend.xp.zeros(shape, dtype=g.dtype)
+    if basic:
+        out[index] = g
+    else:
+        backend.index_add(out, index, g)
+    return out
+
+
+@_index_add.vjp
+def _index_add_vjp(ctx, g):
+    return _getitem(g, index=ctx.params["index"], basic=ctx.params["basic"])
+
+
+# ----- joining --------------------------------------------------------------------------------
+@primitive("concatenate", same_dtype=True)
+def _concatenate(backend, *arrays, axis=0):
+    return backend.xp.concatenate(arrays, axis=axis)
+
+
+@_concatenate.vjp
+def _concatenate_vjp(ctx, g):
+    axis = ctx.params["axis"]
+    grads, start = [], 0
+    prefix = (builtins.slice(None),) * (axis % g.ndim)
+    for shape, needed in zip(ctx.shapes, ctx.needs_input_grad):
+        stop = start + shape[axis]
+        grads.append(_getitem(g, index=prefix + (builtins.slice(start, stop),), basic=True) if needed else None)
+        start = stop
+    return tuple(grads)
+
+
+def concatenate(tensors, axis=0, *, dim=None):
+    """Join tensors along an existing axis (NumPy's concatenate, PyTorch's cat)."""
+    from ..tensor import _axis_alias
+
+    axis = _axis_alias(None if dim is not None else axis, dim)
+    tensors = tuple(tensors)
+    if not tensors:
+        raise ShapeError("concatenate needs at least one tensor")
+    first = tensors[0].shape
+    for i, t in enumerate(tensors):
+        if t.ndim != len(first) or any(a != b for k, (a, b) in enumerate(zip(t.shape, first))
+                                       if k != axis % len(first)):
+            raise ShapeError(f"concatenate along axis {axis}: tensor {i} has shape {t.shape}, "
+                             f"which does not match tensor 0's shape {first} off that axis")
+    return _concatenate(*tensors, axis=axis)
+
+
+cat = concatenate
+
+
+def stack(tensors, axis=0, *, dim=None):
+    """Join tensors along a new axis."""
+    from ..tensor import _axis_alias
+
+    axis = _axis_alias(None if dim is not None else axis, dim)
+    tensors = tuple(tensors)
+    shapes = {t.shape for t in tensors}
+    if len(shapes) > 1:
+        raise ShapeError(f"stack needs tensors of one shape, got {sorted(shapes)}")
+    return concatenate([unsqueeze(t, axis) for t in tensors], axis=axis)
+
+
+# ----- dtype and device -----------------------------------------------------------------------
+@primitive("cast")
+def _cast(backend, x, dtype, copy, source):
+    return x.astype(dtype, copy=copy)
+
+
+@_cast.vjp
+def _cast_vjp(ctx, g):
+    return _cast(g, dtype=ctx.params["source"], copy=False, source=g.dtype)
+
+
+def cast(x, dtype, copy=False):
+    """A copy of ``x`` in ``dtype``; gradients flow back converted to the source dtype."""
+    if x.requires_grad and np.dtype(dtype).kind != "f":
+        from ..errors import DTypeError
+
+        raise DTypeError(f"cannot cast a tensor that requires grad to the non-floating dtype {dtype}; "
+                         "detach() it first")
+    return _cast(x, dtype=np.dtype(dtype), copy=copy, source=x.dtype)
+
+
+@primitive("to_device")
+def _to_device(backend, x, target, source):
+    from ..backends import for_device
+
+    destination = for_device(target)
+    if destination is backend:
+        return x
+    if destination.xp is np:
+        return backend.to_numpy(x)
+    return destination.xp.asarray(x)
+
+
+@_to_device.vjp
+def _to_device_vjp(ctx, g):
+    return _to_device(g, target=ctx.params["source"], source=ctx.params["target"])
+
+
+def to_device(x, target):
+    return _to_device(x, target=target, source=x.device)

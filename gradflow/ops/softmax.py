@@ -1,0 +1,115 @@
+"""softmax, log_softmax and the fused softmax cross-entropy.
+
+All three are computed stably (shifted by the row maximum). Cross-entropy's first-order backward
+is the fused kernel ``(softmax - onehot) * scale`` that reads the logits once; its differentiable
+rule recomputes softmax in gradflow ops so the loss can be differentiated twice.
+"""
+from __future__ import annotations
+
+from ..errors import DTypeError, ShapeError
+from ..tensor import Tensor, _axis_alias
+from .elementwise import exp
+from .reduce import sum
+from .registry import primitive
+from .shape import unsqueeze
+
+
+@primitive("softmax", save=("out",))
+def _softmax(backend, x, axis):
+    shifted = backend.xp.exp(x - x.max(axis=axis, keepdims=True))
+    shifted /= shifted.sum(axis=axis, keepdims=True)
+    return shifted
+
+
+@_softmax.vjp
+def _softmax_vjp(ctx, g):
+    (out,) = ctx.saved
+    axis = ctx.params["axis"]
+    return out * (g - sum(g * out, axis=axis, keepdims=True))
+
+
+@primitive("log_softmax", save=("out",))
+def _log_softmax(backend, x, axis):
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - backend.xp.log(backend.xp.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+@_log_softmax.vjp
+def _log_softmax_vjp(ctx, g):
+    (out,) = ctx.saved
+    return g - exp(out) * sum(g, axis=ctx.params["axis"], keepdims=True)
+
+
+def softmax(x, axis=-1, *, dim=None):
+    """exp(x) / sum(exp(x)) along ``axis`` (last by default), computed stably."""
+    return _softmax(x, axis=_axis_alias(None if dim is not None else axis, dim))
+
+
+def log_softmax(x, axis=-1, *, dim=None):
+    """log(softmax(x)) along ``axis``, without forming softmax (stable for large logits)."""
+    return _log_softmax(x, axis=_axis_alias(None if dim is not None else axis, dim))
+
+
+@primitive("cross_entropy", save=("logits", "labels"))
+def _cross_entropy(backend, logits, labels, reduction):
+    per_row = backend.kernels.softmax_xent_forward(logits, labels)
+    if reduction == "mean":
+        return per_row.mean()
+    if reduction == "sum":
+        return per_row.sum()
+    return per_row
+
+
+def _row_scale(ctx, g):
+    reduction = ctx.params["reduction"]
+    return g * (1.0 / ctx.shapes[0][0]) if reduction == "mean" else g
+
+
+@_cross_entropy.fast_vjp
+def _cross_entropy_fast_vjp(ctx, g):
+    from ..backends import of_array
+
+    logits, labels = ctx.saved
+    scale = g * g.dtype.type(1.0 / logits.shape[0]) if ctx.params["reduction"] == "mean" else g
+    return of_array(g).kernels.softmax_xent_backward(logits.data, labels.data, scale), None
+
+
+@_cross_entropy.vjp
+def _cross_entropy_vjp(ctx, g):
+    logits, labels = ctx.saved
+    from ..backends import of_array
+
+    xp = of_array(logits.data).xp
+    onehot = xp.zeros_like(logits.data)
+    onehot[xp.arange(onehot.shape[0]), labels.data] = 1
+    scale = _row_scale(ctx, g)
+    if ctx.params["reduction"] == "none":
+        scale = unsqueeze(scale, 1)
+    return (softmax(logits, axis=1) - Tensor(onehot)) * scale, None
+
+
+def cross_entropy(logits, labels, reduction="mean"):
+    """Softmax cross-entropy of (N, C) logits against N integer class labels (mean by default).
+
+    Numerically stable for any logits; the backward is the fused ``softmax - onehot``.
+    """
+    if not isinstance(labels, Tensor):
+        from ..tensor import tensor
+
+        labels = tensor(labels, device=logits.device)
+    if logits.ndim != 2:
+        raise ShapeError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
+    if labels.dtype.kind not in "iu":
+        raise DTypeError(f"cross_entropy expects integer class labels, got dtype {labels.dtype}")
+    if labels.shape != (logits.shape[0],):
+        raise ShapeError(f"cross_entropy: {logits.shape[0]} rows of logits {logits.shape} but labels "
+                         f"of shape {labels.shape}; expected ({logits.shape[0]},)")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    n_classes = logits.shape[1]
+    if labels.data.size:
+        low, high = int(labels.data.min()), int(labels.data.max())
+        if low < 0 or high >= n_classes:
+            raise ValueError(f"cross_entropy: labels must lie in [0, {n_classes}) for {n_classes} classes, "
+                             f"got values from {low} to {high}")
+    return _cross_entropy(logits, labels, reduction=reduction)

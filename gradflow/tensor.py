@@ -1,0 +1,396 @@
+"""Tensor: an array (NumPy or CuPy) plus what autograd needs to know about it.
+
+A Tensor made by an op while grad mode is on has ``grad_fn``, the Node that made it; a tensor
+the user made is a leaf. Operators and methods route to the op table in ``gradflow.ops``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes as _dtypes
+from .backends import NUMPY, device_of_array, for_device, of_array, resolve as resolve_device
+from .errors import BackwardError, DTypeError, ShapeError
+
+
+def _axis_alias(axis, dim):
+    """PyTorch's ``dim=`` is NumPy's ``axis=``; giving both is ambiguous."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError("give either axis= or its PyTorch spelling dim=, not both")
+        return dim
+    return axis
+
+
+def _keepdims_alias(keepdims, keepdim):
+    return keepdims if keepdim is None else keepdim
+
+
+class Tensor:
+    """An n-dimensional array that records the ops applied to it when it requires grad.
+
+    >>> import gradflow as gf
+    >>> x = gf.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    >>> (x * x).sum().backward()
+    >>> x.grad
+    tensor([2., 4., 6.])
+    """
+
+    __slots__ = ("data", "_requires_grad", "_grad", "grad_fn", "_leaf_hooks", "__weakref__")
+    # NumPy defers to our reflected operators (ndarray * Tensor -> Tensor.__rmul__).
+    __array_ufunc__ = None
+    __hash__ = object.__hash__
+
+    def __init__(self, data, requires_grad=False, grad_fn=None):
+        self.data = data
+        self._requires_grad = requires_grad
+        self._grad = None
+        self.grad_fn = grad_fn
+        self._leaf_hooks = None
+
+    # ----- what it is -------------------------------------------------------------------
+    shape = property(lambda self: tuple(self.data.shape))
+    ndim = property(lambda self: self.data.ndim)
+    dtype = property(lambda self: self.data.dtype)
+    device = property(lambda self: device_of_array(self.data))
+    is_leaf = property(lambda self: self.grad_fn is None)
+    nbytes = property(lambda self: int(self.data.nbytes))
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def numel(self):
+        return int(self.data.size)
+
+    def dim(self):
+        return self.data.ndim
+
+    def __len__(self):
+        if self.data.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.data.shape[0]
+
+    @property
+    def requires_grad(self):
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad=True):
+        """Mark a leaf as needing ``.grad``; only floating tensors can."""
+        if requires_grad and self.data.dtype.kind != "f":
+            raise DTypeError(f"only floating-point tensors can require gradients, got dtype {self.dtype} "
+                             "(integer data such as labels stays integer)")
+        if self.grad_fn is not None and not requires_grad:
+            raise BackwardError("requires_grad can only be turned off on leaf tensors; use .detach()")
+        self._requires_grad = bool(requires_grad)
+        return self
+
+    @property
+    def grad(self):
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f".grad must be a Tensor or None, got {type(value).__name__}")
+            if value.shape != self.shape:
+                raise ShapeError(f".grad of shape {value.shape} assigned to a tensor of shape {self.shape}")
+            if value.dtype != self.dtype:
+                raise DTypeError(f".grad of dtype {value.dtype} assigned to a tensor of dtype {self.dtype}")
+            if type(value.data) is not type(self.data):
+                from .errors import DeviceError
+
+                raise DeviceError(f".grad on {value.device} assigned to a tensor on {self.device}")
+        self._grad = value
+
+    # ----- conversion ----------------------------------------------------------------------
+    def numpy(self):
+        """The data as a host NumPy array (a copy for CUDA tensors; shared memory on CPU)."""
+        return of_array(self.data).to_numpy(self.data)
+
+    def item(self):
+        if self.data.size != 1:
+            raise ShapeError(f"item() needs a tensor with one element, got shape {self.shape}")
+        return of_array(self.data).to_numpy(self.data).reshape(()).item()
+
+    def tolist(self):
+        return of_array(self.data).to_numpy(self.data).tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.data.size != 1:
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous; use .any() or .all()")
+        return bool(self.item())
+
+    def __index__(self):
+        if self.data.dtype.kind not in "iu" or self.data.size != 1:
+            raise TypeError("only one-element integer tensors can be used as an index")
+        return int(self.item())
+
+    def detach(self):
+        """The same data, cut from the graph (shares memory)."""
+        return Tensor(self.data)
+
+    def to(self, *args, dtype=None, device=None, copy=False):
+        """``.to("cuda")``, ``.to(gradflow.float64)``, ``.to(device, dtype)``; differentiable."""
+        for arg in args:
+            if isinstance(arg, str) or type(arg).__name__ == "Device":
+                device = arg
+            else:
+                dtype = arg
+        out = self
+        if device is not None:
+            target = resolve_device(device)
+            if target != self.device:
+                out = _ops.to_device(out, target)
+        if dtype is not None:
+            dtype = _dtypes.resolve(dtype)
+            if dtype != out.dtype:
+                out = _ops.cast(out, dtype)
+        if copy and out is self:
+            out = _ops.cast(out, self.dtype, copy=True)
+        return out
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, index=None):
+        return self.to("cuda" if index is None else f"cuda:{index}")
+
+    def float(self):
+        return self.to(_dtypes.float32)
+
+    def double(self):
+        return self.to(_dtypes.float64)
+
+    def half(self):
+        return self.to(_dtypes.float16)
+
+    def long(self):
+        return self.to(_dtypes.int64)
+
+    def __repr__(self):
+        body = np.array2string(of_array(self.data).to_numpy(self.data), separator=", ", prefix="tensor(")
+        extras = []
+        if self.dtype not in (_dtypes.default_float(), _dtypes.int64, _dtypes.bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self.device != "cpu":
+            extras.append(f"device='{self.device}'")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn=<{self.grad_fn.op.name}Backward>")
+        elif self._requires_grad:
+            extras.append("requires_grad=True")
+        return f"tensor({body}{''.join(', ' + e for e in extras)})"
+
+    # ----- autograd -----------------------------------------------------------------------
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``gradflow.autograd.backward``)."""
+        from .autograd.engine import backward
+
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
+        if self.grad_fn is None:
+            if not self._requires_grad:
+                raise BackwardError("retain_grad() on a tensor that does not require grad")
+            return
+        if self.grad_fn.retained is None:
+            import weakref
+
+            self.grad_fn.retained = weakref.ref(self)
+
+    @property
+    def retains_grad(self):
+        return self.grad_fn is not None and self.grad_fn.retained is not None
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned Tensor replaces it."""
+        if not self._requires_grad:
+            raise BackwardError("cannot register a hook on a tensor that does not require grad")
+        if self.grad_fn is not None:
+            self.grad_fn.register_prehook(hook)
+            hooks = self.grad_fn.pre_hooks
+        else:
+            if self._leaf_hooks is None:
+                self._leaf_hooks = []
+            self._leaf_hooks.append(hook)
+            hooks = self._leaf_hooks
+        return _RemovableHandle(hooks, hook)
+
+    # ----- operators (all route to gradflow.ops) ---------------------------------------------
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.sub(self, other)
+
+    def __rsub__(self, other):
+        return _ops.sub(other, self)
+
+    def __mul__(self, other):
+        return _ops.mul(self, other)
+
+    def __rmul__(self, other):
+        return _ops.mul(other, self)
+
+    def __truediv__(self, other):
+        return _ops.div(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.div(other, self)
+
+    def __pow__(self, other):
+        return _ops.pow(self, other)
+
+    def __rpow__(self, other):
+        return _ops.pow(other, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __neg__(self):
+        return _ops.neg(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    def __getitem__(self, index):
+        return _ops.getitem(self, index)
+
+    def __lt__(self, other):
+        return _ops.less(self, other)
+
+    def __le__(self, other):
+        return _ops.less_equal(self, other)
+
+    def __gt__(self, other):
+        return _ops.greater(self, other)
+
+    def __ge__(self, other):
+        return _ops.greater_equal(self, other)
+
+    def __eq__(self, other):
+        return _ops.equal(self, other)
+
+    def __ne__(self, other):
+        return _ops.not_equal(self, other)
+
+    @property
+    def T(self):
+        return _ops.transpose(self)
+
+    @property
+    def mT(self):
+        return _ops.swapaxes(self, -1, -2)
+
+
+class _RemovableHandle:
+    def __init__(self, hooks, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self):
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+def _method(name):
+    def method(self, *args, **kwargs):
+        return getattr(_ops, name)(self, *args, **kwargs)
+    method.__name__ = name
+    method.__doc__ = f"Same as ``gradflow.{name}(tensor, ...)``."
+    return method
+
+
+_METHODS = ("exp log sqrt tanh sigmoid relu sum mean max min var std reshape view transpose permute "
+            "squeeze unsqueeze expand flatten maximum minimum clip clamp matmul argmax argmin softmax "
+            "log_softmax swapaxes any all pow square expand_as abs neg isfinite isnan").split()
+for _name in _METHODS:
+    setattr(Tensor, _name, _method(_name))
+del _name
+
+
+def constant_like(value, like):
+    """A Python scalar or array-like as a constant on ``like``'s device, with NumPy's weak-scalar dtype rule.
+
+    ``float32_tensor * 2.0`` stays float32 (a Python scalar does not upcast a tensor).
+    """
+    backend = NUMPY if like is None else of_array(like.data)
+    if like is None:
+        return Tensor(_host_array(value, None))
+    if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
+        dtype = np.result_type(like.data.dtype, value)
+        return Tensor(backend.xp.asarray(value, dtype=dtype))
+    return Tensor(backend.xp.asarray(_host_array(value, None)))
+
+
+def _host_array(data, dtype):
+    """NumPy array from user data: Python floats become the default float dtype (float32)."""
+    if isinstance(data, np.ndarray):
+        return data if dtype is None else data.astype(dtype, copy=False)
+    array = np.asarray(data, dtype=dtype)
+    if dtype is None and array.dtype == np.float64 and not isinstance(data, np.generic):
+        array = array.astype(_dtypes.default_float())
+    if array.dtype == object:
+        raise DTypeError(f"cannot make a tensor from {type(data).__name__} data (ragged lists or objects?)")
+    return array
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """Make a leaf tensor from data (lists, scalars, NumPy/CuPy arrays, Tensors).
+
+    Python floats become float32 (the default float dtype); NumPy arrays keep their dtype;
+    integer data stays integer.
+
+    >>> gradflow.tensor([[1, 2], [3, 4]], dtype="float64", requires_grad=True).shape
+    (2, 2)
+    """
+    dtype = _dtypes.resolve(dtype)
+    if isinstance(data, Tensor):
+        data = data.data
+    target = resolve_device(device) if device is not None else None
+    if isinstance(data, np.ndarray) or not hasattr(data, "__cuda_array_interface__"):
+        array = _host_array(data, dtype)
+        if array.dtype not in _dtypes.SUPPORTED:
+            raise DTypeError(f"dtype {array.dtype} is not supported")
+        if target is not None and target.type == "cuda":
+            array = for_device(target).xp.asarray(array)
+        elif isinstance(data, np.ndarray) and array is data:
+            array = array.copy()  # like torch.tensor: a new leaf never aliases the caller's array
+    else:
+        backend = of_array(data)
+        array = backend.xp.array(data, dtype=dtype, copy=True)
+        if target is not None and target.type == "cpu":
+            array = backend.to_numpy(array)
+    out = Tensor(array)
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+
+def _shape_args_of(shape):
+    """``f(2, 3)`` and ``f((2, 3))`` both mean shape (2, 3)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)
