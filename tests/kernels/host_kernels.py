@@ -1,0 +1,178 @@
+"""Build kernels/ for the CPU and call it like gradflow.backends.numpy_kernels.
+
+The CUDA sources are compiled by the host C++ compiler (``$CXX``, else g++) with
+``cuda_host_shim.h`` standing in for the CUDA launch machinery, into a shared library loaded with
+ctypes. ``HostKernels`` wraps each C entry in the NumPy twin's signature, plus a ``launch``
+keyword (grid, block) that tests vary to exercise the grid-stride loops.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+KERNELS_DIR = REPO / "kernels"
+HERE = Path(__file__).resolve().parent
+_SUFFIX = {np.dtype(np.float16): "f16", np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
+DEFAULT_LAUNCH = (3, 32)  # 96 threads: fewer than most test arrays, so threads loop
+
+
+def find_cxx() -> str | None:
+    return shutil.which(os.environ.get("CXX", "g++"))
+
+
+def find_cuda_include() -> Path | None:
+    """A directory holding cuda_fp16.h, so the __half kernels can be built for the host too."""
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), "/usr/local/cuda"]
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        candidates.append(str(Path(nvcc).resolve().parent.parent))
+    for root in filter(None, candidates):
+        if (Path(root) / "include" / "cuda_fp16.h").is_file():
+            return Path(root) / "include"
+    return None
+
+
+def build(cxx: str, out_dir: Path) -> Path:
+    """Compile host_api.cpp (which includes every kernels/*.cu) into out_dir; returns the .so."""
+    library = out_dir / "libgradflow_kernels_host.so"
+    # -ffp-contract=off: no fused multiply-adds, so the host rounds like NumPy does.
+    command = [cxx, "-std=c++17", "-O2", "-fPIC", "-shared", "-ffp-contract=off", "-Wall",
+               "-Wextra", "-include", str(HERE / "cuda_host_shim.h"), f"-I{KERNELS_DIR}",
+               str(HERE / "host_api.cpp"), "-o", str(library)]
+    cuda_include = find_cuda_include()
+    if cuda_include is not None:
+        command[1:1] = ["-DGRADFLOW_HALF", f"-I{cuda_include}"]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"host build of kernels/ failed:\n{' '.join(command)}\n{result.stderr}")
+    return library
+
+
+class HostKernels:
+    """The host-compiled CUDA kernels behind numpy_kernels' function signatures."""
+
+    def __init__(self, library_path: Path):
+        self.lib = ctypes.CDLL(str(library_path))
+        self.lib.gf_activation_name.restype = ctypes.c_char_p
+        self.lib.gf_activation_saves.restype = ctypes.c_char_p
+        count = self.lib.gf_activation_count()
+        self.activations = [self.lib.gf_activation_name(i).decode() for i in range(count)]
+        self.saves = {name: self.lib.gf_activation_saves(i).decode()
+                      for i, name in enumerate(self.activations)}
+        self.has_half = bool(self.lib.gf_has_half())
+
+    def _entry(self, stem, dtype):
+        dtype = np.dtype(dtype)
+        if dtype not in _SUFFIX or (dtype == np.float16 and not self.has_half):
+            raise TypeError(f"no host kernel {stem} for dtype {dtype}")
+        return getattr(self.lib, f"gf_{stem}_{_SUFFIX[dtype]}")
+
+    def _act_id(self, name):
+        return self.activations.index(name)
+
+    @staticmethod
+    def _ptr(array):
+        if array is None:
+            return None
+        assert array.flags.c_contiguous
+        return array.ctypes.data_as(ctypes.c_void_p)
+
+    def act_forward(self, name, x, alpha=0.01, launch=DEFAULT_LAUNCH):
+        x = np.ascontiguousarray(x)
+        out = np.empty_like(x)
+        status = self._entry("act_forward", x.dtype)(
+            self._act_id(name), self._ptr(x), self._ptr(out), ctypes.c_longlong(x.size),
+            ctypes.c_double(alpha), *map(ctypes.c_uint, launch))
+        assert status == 0
+        return out
+
+    def act_derivative(self, name, saved, alpha=0.01, launch=DEFAULT_LAUNCH):
+        saved = np.ascontiguousarray(saved)
+        out = np.empty_like(saved)
+        status = self._entry("act_derivative", saved.dtype)(
+            self._act_id(name), self._ptr(saved), self._ptr(out), ctypes.c_longlong(saved.size),
+            ctypes.c_double(alpha), *map(ctypes.c_uint, launch))
+        assert status == 0
+        return out
+
+    def act_backward(self, name, g, saved, alpha=0.01, launch=DEFAULT_LAUNCH):
+        g, saved = np.ascontiguousarray(g), np.ascontiguousarray(saved)
+        gz = np.empty_like(g)
+        status = self._entry("act_backward", g.dtype)(
+            self._act_id(name), self._ptr(g), self._ptr(saved), self._ptr(gz),
+            ctypes.c_longlong(g.size), ctypes.c_double(alpha), *map(ctypes.c_uint, launch))
+        assert status == 0
+        return gz
+
+    def bias_act_forward(self, name, x, b, alpha=0.01, launch=DEFAULT_LAUNCH):
+        x, b = np.ascontiguousarray(x), np.ascontiguousarray(b)
+        out = np.empty_like(x)
+        rows, cols = x.shape
+        status = self._entry("bias_act_forward", x.dtype)(
+            self._act_id(name), self._ptr(x), self._ptr(b), self._ptr(out),
+            ctypes.c_longlong(rows), ctypes.c_longlong(cols), ctypes.c_double(alpha),
+            *map(ctypes.c_uint, launch))
+        assert status == 0
+        return out
+
+    def bias_act_backward(self, name, g, saved, alpha=0.01, launch=DEFAULT_LAUNCH):
+        g, saved = np.ascontiguousarray(g), np.ascontiguousarray(saved)
+        gz = np.empty_like(g)
+        rows, cols = g.shape
+        gb = np.empty(cols, dtype=g.dtype)
+        status = self._entry("bias_act_backward", g.dtype)(
+            self._act_id(name), self._ptr(g), self._ptr(saved), self._ptr(gz), self._ptr(gb),
+            ctypes.c_longlong(rows), ctypes.c_longlong(cols), ctypes.c_double(alpha),
+            *map(ctypes.c_uint, launch))
+        assert status == 0
+        return gz, gb
+
+    def softmax_xent_forward(self, logits, labels, launch=DEFAULT_LAUNCH):
+        logits = np.ascontiguousarray(logits)
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        loss = np.empty(logits.shape[0], dtype=logits.dtype)
+        self._entry("softmax_xent_forward", logits.dtype)(
+            self._ptr(logits), self._ptr(labels), self._ptr(loss),
+            ctypes.c_longlong(logits.shape[0]), ctypes.c_longlong(logits.shape[1]),
+            *map(ctypes.c_uint, launch))
+        return loss
+
+    def softmax_xent_backward(self, logits, labels, scale, launch=DEFAULT_LAUNCH):
+        logits = np.ascontiguousarray(logits)
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        gz = np.empty_like(logits)
+        row_scale = None
+        if np.ndim(scale):
+            row_scale, scale = np.ascontiguousarray(scale, dtype=logits.dtype), 0.0
+        self._entry("softmax_xent_backward", logits.dtype)(
+            self._ptr(logits), self._ptr(labels), self._ptr(gz),
+            ctypes.c_longlong(logits.shape[0]), ctypes.c_longlong(logits.shape[1]),
+            ctypes.c_double(scale), self._ptr(row_scale), *map(ctypes.c_uint, launch))
+        return gz
+
+    def sgd_update(self, param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0,
+                   weight_decay=0.0, nesterov=False, first_step=False, launch=DEFAULT_LAUNCH):
+        buffer = param if momentum_buffer is None else momentum_buffer  # never read then
+        self._entry("sgd_update", param.dtype)(
+            self._ptr(param), self._ptr(grad), self._ptr(buffer), ctypes.c_longlong(param.size),
+            ctypes.c_double(lr), ctypes.c_double(momentum), ctypes.c_double(1 - dampening),
+            ctypes.c_double(weight_decay), int(nesterov), int(first_step),
+            *map(ctypes.c_uint, launch))
+
+    def adam_update(self, param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.999,
+                    eps=1e-8, weight_decay=0.0, decoupled=False, launch=DEFAULT_LAUNCH):
+        self._entry("adam_update", param.dtype)(
+            self._ptr(param), self._ptr(grad), self._ptr(exp_avg), self._ptr(exp_avg_sq),
+            ctypes.c_longlong(param.size), ctypes.c_double(beta1), ctypes.c_double(1 - beta1),
+            ctypes.c_double(beta2), ctypes.c_double(1 - beta2),
+            ctypes.c_double(lr / (1 - beta1 ** step)),
+            ctypes.c_double(math.sqrt(1 - beta2 ** step)), ctypes.c_double(eps),
+            ctypes.c_double(weight_decay), ctypes.c_double(1 - lr * weight_decay),
+            int(decoupled), *map(ctypes.c_uint, launch))
