@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 
-from ..errors import BackwardError, DeviceError, DTypeError, GraphFreedError, ShapeError
+from ..errors import AnomalyError, BackwardError, DeviceError, DTypeError, GraphFreedError, ShapeError
 from ..backends import of_array
 from . import grad_mode
 from .node import Node, anomaly, check_finite
@@ -127,7 +127,10 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                     f"backward through {node.op.name!r} a second time: the graph's saved tensors were "
                     "freed by the first backward. Pass retain_graph=True to the first backward() "
                     "(or autograd.grad()) if you need to go through the graph again.")
-            grads = node.op.backward(node, g, create_graph)
+            try:
+                grads = node.op.backward(node, g, create_graph)
+            except AnomalyError as exc:
+                raise AnomalyError(f"{node.op.name} backward: {exc}") from None
             if not retain_graph:
                 node.release()
             for index, (target, gi) in enumerate(zip(node.next, grads)):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
+
 from ..backends import of_array
 from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError
 from . import grad_mode
@@ -27,6 +29,9 @@ module_path: list = []
 # (pack, unpack) pairs installed by autograd.graph.saved_tensors_hooks; innermost last.
 saved_tensor_hooks: list = []
 anomaly = {"enabled": False}
+# Forward mode: forward_ad.dual_level() sets this to its tangent hook, called as
+# jvp_hook(op, inputs, params, out) after each op; None (one global check) outside a level.
+jvp_hook = None
 
 
 class Node:
@@ -165,17 +170,22 @@ def _check_operands(op, arrays):
     first = type(arrays[0])
     for array in arrays[1:]:
         if type(array) is not first:
+            if all(isinstance(a, (np.ndarray, np.generic)) for a in arrays):
+                # NumPy scalars from 0-d arithmetic inside a rule: same device, just re-wrap.
+                arrays = tuple(np.asarray(a) for a in arrays)
+                break
             from ..backends import device_of_array
 
             devices = ", ".join(str(device_of_array(a)) for a in arrays)
             raise DeviceError(f"{op.name}: operands are on different devices ({devices}); "
                               "move them to one device with .to(device) first")
-    if op.same_dtype:
+    if op.same_dtype and len(arrays) > 1:
         dtypes = {a.dtype for a in arrays if a.dtype.kind == "f"}
         if len(dtypes) > 1:
             names = ", ".join(str(a.dtype) for a in arrays)
             raise DTypeError(f"{op.name}: operands have different floating dtypes ({names}); "
                              "convert one with .to(dtype) so no precision is silently gained or lost")
+    return arrays
 
 
 def apply(op, inputs, params):
@@ -191,18 +201,21 @@ def apply(op, inputs, params):
             break
     arrays = tuple(t.data for t in inputs)
     if len(arrays) > 1:
-        _check_operands(op, arrays)
+        arrays = _check_operands(op, arrays)
     backend = of_array(arrays[0])
     result = op.forward(backend, *arrays, **params)
     extras = ()
     if op.n_extras:
         result, *extras = result
-    if not hasattr(result, "shape") or type(result) is not type(arrays[0]):
+    if type(result) is not backend.array_type:
         result = backend.xp.asarray(result)
     if anomaly["enabled"]:
         check_finite(op.name, result, "forward output")
     if not (grad_mode.is_grad_enabled() and any(t.requires_grad for t in inputs)):
-        return Tensor(result)
+        out = Tensor(result)
+        if jvp_hook is not None:  # forward mode: see forward_ad's note [the hook in apply]
+            jvp_hook(op, inputs, params, out)
+        return out
     node = Node(op, inputs, params, tuple(a.shape for a in arrays), result)
     out = Tensor(result, True, node)
     if op.save or extras:
@@ -210,6 +223,8 @@ def apply(op, inputs, params):
         node.save([None if when is not None and when[k] is not None and not needs[when[k]]
                    else _Output(result) if i == OUT else inputs[i]
                    for k, i in enumerate(op.save)] + list(extras))
+    if jvp_hook is not None:
+        jvp_hook(op, inputs, params, out)
     return out
 
 

@@ -21,6 +21,7 @@ class Backend:
         self.name = name
         self.device_type = device_type
         self.xp = xp
+        self.array_type = xp.ndarray
         self.kernels = kernels
         self.erf = special.erf
         self.expit = special.expit
@@ -72,9 +73,16 @@ def for_device(device: Device) -> Backend:
     return NUMPY if device.type == "cpu" else cupy_backend()
 
 
+def as_array(value):
+    """``value`` unless it is a NumPy scalar (0-d NumPy arithmetic returns those), then a 0-d array."""
+    return value if type(value) in _by_array_type else np.asarray(value)
+
+
 def of_array(array) -> Backend:
     backend = _by_array_type.get(type(array))
     if backend is None:
+        if isinstance(array, np.generic):
+            return NUMPY
         raise DeviceError(f"gradflow cannot hold arrays of type {type(array).__module__}.{type(array).__name__}")
     return backend
 
@@ -86,5 +94,5 @@ def device_of_array(array) -> Device:
     return Device("cuda", int(array.device.id))
 
 
-__all__ = ["Backend", "Device", "NUMPY", "cupy_backend", "for_device", "of_array", "device_of_array",
+__all__ = ["as_array", "Backend", "Device", "NUMPY", "cupy_backend", "for_device", "of_array", "device_of_array",
            "resolve", "forced_cpu", "is_available", "CPU"]

@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 
 from ..backends.numpy_kernels import ACTIVATION_SAVES
-from ..tensor import Tensor
 from .elementwise import erf, exp
-from .registry import Op, primitive
+from .registry import Op, constant, primitive
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -21,12 +20,12 @@ _GELU_K = 0.044715
 
 
 def _mask(condition, dtype):
-    return Tensor(condition.astype(dtype))
+    return constant(condition.astype(dtype))
 
 
 def _leaky_slope(x, alpha):
     # A constant: the slope is piecewise constant, so its own derivative is zero.
-    return Tensor((x.data > 0) * x.dtype.type(1 - alpha) + x.dtype.type(alpha))
+    return constant((x.data > 0) * x.dtype.type(1 - alpha) + x.dtype.type(alpha))
 
 
 # φ'(saved) in gradflow ops, so that it can be differentiated again.

@@ -9,12 +9,11 @@ from __future__ import annotations
 import math
 
 from ..tensor import Tensor
-from .registry import primitive
+from .registry import constant, primitive
 from .shape import sum_to
 
 
-def _constant(array):
-    return Tensor(array)
+_constant = constant
 
 
 # ----- binary arithmetic ---------------------------------------------------------------------

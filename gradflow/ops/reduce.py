@@ -9,7 +9,7 @@ import builtins
 from ..errors import ShapeError
 from ..tensor import Tensor, _axis_alias, _keepdims_alias
 from .shape import broadcast_to, reshape
-from .registry import primitive
+from .registry import constant, primitive
 
 
 def _normalize_axis(axis, ndim, shape):
@@ -104,7 +104,7 @@ def _extremum_vjp(ctx, g):
     kept = _kept_shape(shape, axis)
     hits = x.data == out.data.reshape(kept)
     share = hits / hits.sum(axis=axis, keepdims=True)
-    return broadcast_to(reshape(g, kept), shape) * Tensor(share.astype(g.data.dtype, copy=False))
+    return broadcast_to(reshape(g, kept), shape) * constant(share.astype(g.data.dtype, copy=False))
 
 
 _amax.vjp(_extremum_vjp)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import inspect
 
 from ..autograd.node import OUT, apply
+from ..backends import as_array
 from ..errors import BackwardError
 
 
@@ -73,11 +74,18 @@ class Op:
 
         if self.fast_vjp_rule is not None and not create_graph:
             grads = self.fast_vjp_rule(node, g.data)
-            return tuple(None if a is None else Tensor(a) for a in grads)
+            return tuple(None if a is None else Tensor(as_array(a)) for a in grads)
         if self.vjp_rule is None:
             raise BackwardError(f"op {self.name!r} has no gradient")
         grads = self.vjp_rule(node, g)
         return grads if type(grads) is tuple else (grads,)
+
+
+def constant(array):
+    """A gradient-free Tensor around an array computed inside a rule (a mask, a share)."""
+    from ..tensor import Tensor
+
+    return Tensor(as_array(array))
 
 
 def primitive(name, save=(), save_when=None, extras=0, same_dtype=False):
