@@ -19,3 +19,4 @@ from . import autograd, cuda, nn  # noqa: E402
 
 device = Device
 __version__ = "0.1.0"
+from . import func  # noqa: E402  (function transforms: grad, vjp, jvp, jacrev, jacfwd, hessian, hvp)

@@ -73,6 +73,12 @@ def _make(name) -> Op:
         (saved,) = ctx.saved
         return (of_array(g).kernels.act_backward(name, g, saved.data, ctx.params.get("alpha", 0.01)),)
 
+    @op.jvp
+    def jvp(ctx, t):
+        # The Jacobian is diagonal: the tangent is scaled by the same φ' the VJP uses.
+        saved = ctx.out if saves == "out" else ctx.inputs[0]
+        return t * derivative(saved, ctx.params.get("alpha", 0.01))
+
     return op
 
 

@@ -10,7 +10,7 @@ import math
 
 from ..tensor import Tensor
 from .registry import constant, primitive
-from .shape import sum_to
+from .shape import jvp_total, sum_to
 
 
 _constant = constant
@@ -29,6 +29,11 @@ def _add_vjp(ctx, g):
             sum_to(g, ctx.shapes[1]) if needs[1] else None)
 
 
+@add.jvp
+def _add_jvp(ctx, tx, ty):
+    return jvp_total(ctx.out.shape, tx, ty)
+
+
 @primitive("sub", same_dtype=True)
 def sub(backend, x, y):
     return x - y
@@ -39,6 +44,11 @@ def _sub_vjp(ctx, g):
     needs = ctx.needs_input_grad
     return (sum_to(g, ctx.shapes[0]) if needs[0] else None,
             sum_to(-g, ctx.shapes[1]) if needs[1] else None)
+
+
+@sub.jvp
+def _sub_jvp(ctx, tx, ty):
+    return jvp_total(ctx.out.shape, tx, None if ty is None else -ty)
 
 
 @primitive("mul", save=("x", "y"), save_when=("y", "x"), same_dtype=True)
@@ -54,6 +64,12 @@ def _mul_vjp(ctx, g):
             sum_to(g * x, ctx.shapes[1]) if x is not None else None)
 
 
+@mul.jvp
+def _mul_jvp(ctx, tx, ty):
+    x, y = ctx.inputs
+    return jvp_total(ctx.out.shape, None if tx is None else tx * y, None if ty is None else x * ty)
+
+
 @primitive("div", save=("y", "out"), save_when=(None, "y"), same_dtype=True)
 def div(backend, x, y):
     return x / y
@@ -66,6 +82,14 @@ def _div_vjp(ctx, g):
     gx = g / y if needs[0] or needs[1] else None
     return (sum_to(gx, ctx.shapes[0]) if needs[0] else None,
             sum_to(-gx * out, ctx.shapes[1]) if needs[1] else None)
+
+
+@div.jvp
+def _div_jvp(ctx, tx, ty):
+    # d(x/y) = dx/y - (x/y) dy/y
+    _, y = ctx.inputs
+    return jvp_total(ctx.out.shape, None if tx is None else tx / y,
+                     None if ty is None else -(ty * ctx.out) / y)
 
 
 @primitive("pow", save=("x", "y", "out"), save_when=(None, None, "y"), same_dtype=True)
@@ -86,6 +110,16 @@ def _pow_vjp(ctx, g):
     return gx, gy
 
 
+@pow.jvp
+def _pow_jvp(ctx, tx, ty):
+    x, y = ctx.inputs
+    dx = None if tx is None else tx * y * x ** (y - 1)
+    dy = None
+    if ty is not None:  # the same safe log as the VJP: x^y log x -> 0 where x == 0
+        dy = ty * ctx.out * log(where(x.data > 0, x, _constant(x.data * 0 + 1)))
+    return jvp_total(ctx.out.shape, dx, dy)
+
+
 @primitive("neg")
 def neg(backend, x):
     return -x
@@ -94,6 +128,11 @@ def neg(backend, x):
 @neg.vjp
 def _neg_vjp(ctx, g):
     return -g
+
+
+@neg.jvp
+def _neg_jvp(ctx, t):
+    return -t
 
 
 # ----- unary functions ----------------------------------------------------------------------
@@ -108,6 +147,11 @@ def _exp_vjp(ctx, g):
     return g * out
 
 
+@exp.jvp
+def _exp_jvp(ctx, t):
+    return t * ctx.out
+
+
 @primitive("log", save=("x",))
 def log(backend, x):
     return backend.xp.log(x)
@@ -117,6 +161,11 @@ def log(backend, x):
 def _log_vjp(ctx, g):
     (x,) = ctx.saved
     return g / x
+
+
+@log.jvp
+def _log_jvp(ctx, t):
+    return t / ctx.inputs[0]
 
 
 @primitive("sqrt", save=("out",))
@@ -130,6 +179,11 @@ def _sqrt_vjp(ctx, g):
     return g / (out * 2)
 
 
+@sqrt.jvp
+def _sqrt_jvp(ctx, t):
+    return t / (ctx.out * 2)
+
+
 @primitive("abs", save=("x",))
 def abs(backend, x):
     return backend.xp.abs(x)
@@ -139,6 +193,11 @@ def abs(backend, x):
 def _abs_vjp(ctx, g):
     (x,) = ctx.saved
     return g * _constant(backend_sign(x.data))
+
+
+@abs.jvp
+def _abs_jvp(ctx, t):
+    return t * _constant(backend_sign(ctx.inputs[0].data))
 
 
 def backend_sign(array):
@@ -156,6 +215,12 @@ def erf(backend, x):
 def _erf_vjp(ctx, g):
     (x,) = ctx.saved
     return g * exp(-(x * x)) * (2 / math.sqrt(math.pi))
+
+
+@erf.jvp
+def _erf_jvp(ctx, t):
+    x = ctx.inputs[0]
+    return t * exp(-(x * x)) * (2 / math.sqrt(math.pi))
 
 
 # ----- selection ----------------------------------------------------------------------------
@@ -176,6 +241,12 @@ def _maximum_vjp(ctx, g):
     return _select_vjp(ctx, g, x.data > y.data, x.data == y.data)
 
 
+@maximum.jvp
+def _maximum_jvp(ctx, tx, ty):
+    x, y = ctx.inputs
+    return _select_jvp(ctx, tx, ty, x.data > y.data, x.data == y.data)
+
+
 @primitive("minimum", save=("x", "y"), same_dtype=True)
 def minimum(backend, x, y):
     return backend.xp.minimum(x, y)
@@ -187,6 +258,12 @@ def _minimum_vjp(ctx, g):
     return _select_vjp(ctx, g, x.data < y.data, x.data == y.data)
 
 
+@minimum.jvp
+def _minimum_jvp(ctx, tx, ty):
+    x, y = ctx.inputs
+    return _select_jvp(ctx, tx, ty, x.data < y.data, x.data == y.data)
+
+
 def _select_vjp(ctx, g, x_wins, tie):
     from ..backends import of_array
 
@@ -196,6 +273,12 @@ def _select_vjp(ctx, g, x_wins, tie):
     needs = ctx.needs_input_grad
     return (sum_to(g * _constant(to_x), ctx.shapes[0]) if needs[0] else None,
             sum_to(g * _constant(1 - to_x), ctx.shapes[1]) if needs[1] else None)
+
+
+def _select_jvp(ctx, tx, ty, x_wins, tie):
+    to_x = _tie_split(None, x_wins, tie, ctx.out.dtype)
+    return jvp_total(ctx.out.shape, None if tx is None else tx * _constant(to_x),
+                     None if ty is None else ty * _constant(1 - to_x))
 
 
 @primitive("clip", save=("x",))
@@ -222,6 +305,18 @@ def _clip_vjp(ctx, g):
     return g * _constant(inside.astype(g.data.dtype))
 
 
+@_clip.jvp
+def _clip_jvp(ctx, t):
+    x = ctx.inputs[0]
+    lo, hi = ctx.params.get("min"), ctx.params.get("max")
+    inside = x.data == x.data
+    if lo is not None:
+        inside = inside & (x.data >= lo)
+    if hi is not None:
+        inside = inside & (x.data <= hi)
+    return t * _constant(inside.astype(t.data.dtype))
+
+
 def where(condition, x, y):
     """Elementwise ``x if condition else y`` (NumPy broadcasting); the condition gets no gradient."""
     return where_op(condition, x, y)
@@ -242,3 +337,14 @@ def _where_op_vjp(ctx, g):
     return (None,
             sum_to(where_op(condition, g, zero), ctx.shapes[1]) if needs[1] else None,
             sum_to(where_op(condition, zero, g), ctx.shapes[2]) if needs[2] else None)
+
+
+@where_op.jvp
+def _where_op_jvp(ctx, t_condition, tx, ty):
+    if tx is None and ty is None:
+        return None
+    from ..backends import of_array
+
+    like = tx if tx is not None else ty
+    zero = _constant(of_array(like.data).xp.zeros((), dtype=like.data.dtype))
+    return where_op(ctx.inputs[0], zero if tx is None else tx, zero if ty is None else ty)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..errors import ShapeError
 from .registry import primitive
-from .shape import reshape, sum_to, swapaxes, unsqueeze
+from .shape import jvp_total, reshape, sum_to, swapaxes, unsqueeze
 
 
 @primitive("matmul", save=("x", "y"), save_when=("y", "x"), same_dtype=True)
@@ -49,3 +49,10 @@ def _matmul_vjp(ctx, g):
         y2_shape = (y_shape[0], 1) if len(y_shape) == 1 else y_shape
         gy = reshape(sum_to(swapaxes(x2, -1, -2) @ g, y2_shape), y_shape)
     return gx, gy
+
+
+@matmul.jvp
+def _matmul_jvp(ctx, tx, ty):
+    # Product rule; tangents have their primals' shapes, so NumPy's 1-D and batch rules apply as-is.
+    x, y = ctx.inputs
+    return jvp_total(ctx.out.shape, None if tx is None else matmul(tx, y), None if ty is None else matmul(x, ty))

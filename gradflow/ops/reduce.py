@@ -50,6 +50,11 @@ def _sum_vjp(ctx, g):
     return broadcast_to(reshape(g, _kept_shape(shape, ctx.params["axis"])), shape)
 
 
+@_sum.jvp
+def _sum_jvp(ctx, t):
+    return _sum(t, **ctx.params)
+
+
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Sum over ``axis`` (all axes by default)."""
     axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
@@ -109,6 +114,19 @@ def _extremum_vjp(ctx, g):
 
 _amax.vjp(_extremum_vjp)
 _amin.vjp(_extremum_vjp)
+
+
+def _extremum_jvp(ctx, t):
+    # The tangent of the winners, shared equally among ties (the VJP's subgradient, transposed).
+    x, out = ctx.inputs[0], ctx.out
+    axis = ctx.params["axis"]
+    hits = x.data == out.data.reshape(_kept_shape(ctx.shapes[0], axis))
+    share = hits / hits.sum(axis=axis, keepdims=True)
+    return _sum(t * Tensor(share.astype(t.data.dtype, copy=False)), **ctx.params)
+
+
+_amax.jvp(_extremum_jvp)
+_amin.jvp(_extremum_jvp)
 
 
 def _reduce_extremum(op, x, axis, keepdims, dim, keepdim):

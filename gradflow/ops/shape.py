@@ -48,6 +48,11 @@ def _sum_to_vjp(ctx, g):
     return broadcast_to(g, ctx.shapes[0])
 
 
+@_sum_to.jvp
+def _sum_to_jvp(ctx, t):
+    return _sum_to(t, shape=ctx.params["shape"])
+
+
 @primitive("broadcast_to")
 def _broadcast_to(backend, x, shape):
     try:
@@ -61,12 +66,27 @@ def _broadcast_to_vjp(ctx, g):
     return sum_to(g, ctx.shapes[0])
 
 
+@_broadcast_to.jvp
+def _broadcast_to_jvp(ctx, t):
+    return _broadcast_to(t, shape=ctx.params["shape"])
+
+
 def broadcast_to(x, shape):
     """NumPy's broadcast_to: a read-only view of ``x`` with ``shape``."""
     shape = tuple(shape)
     if tuple(x.data.shape) == shape:
         return x
     return _broadcast_to(x, shape=shape)
+
+
+def jvp_total(shape, *terms):
+    """The output tangent of a many-input op: the sum of the terms of the inputs that have a
+    tangent (None for the others), broadcast to the output's ``shape``; None if there are none."""
+    total = None
+    for term in terms:
+        if term is not None:
+            total = term if total is None else total + term
+    return None if total is None else broadcast_to(total, shape)
 
 
 def expand(x, *sizes):
@@ -96,6 +116,11 @@ def _reshape_vjp(ctx, g):
     return reshape(g, ctx.shapes[0])
 
 
+@_reshape.jvp
+def _reshape_jvp(ctx, t):
+    return _reshape(t, shape=ctx.params["shape"])
+
+
 def _shape_args(shape):
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         return tuple(shape[0])
@@ -121,6 +146,11 @@ def _transpose(backend, x, axes):
 @_transpose.vjp
 def _transpose_vjp(ctx, g):
     return _transpose(g, axes=tuple(np.argsort(ctx.params["axes"]).tolist()))
+
+
+@_transpose.jvp
+def _transpose_jvp(ctx, t):
+    return _transpose(t, axes=ctx.params["axes"])
 
 
 def transpose(x, *axes):
@@ -220,6 +250,11 @@ def _getitem_vjp(ctx, g):
     return _index_add(g, shape=ctx.shapes[0], index=ctx.params["index"], basic=ctx.params["basic"])
 
 
+@_getitem.jvp
+def _getitem_jvp(ctx, t):
+    return _getitem(t, index=ctx.params["index"], basic=ctx.params["basic"])
+
+
 def getitem(x, index):
     """``x[index]`` with NumPy semantics; integer-array indices scatter-add in backward."""
     from ..backends import of_array
@@ -244,6 +279,11 @@ def _index_add_vjp(ctx, g):
     return _getitem(g, index=ctx.params["index"], basic=ctx.params["basic"])
 
 
+@_index_add.jvp
+def _index_add_jvp(ctx, t):
+    return _index_add(t, **ctx.params)
+
+
 # ----- joining --------------------------------------------------------------------------------
 @primitive("concatenate", same_dtype=True)
 def _concatenate(backend, *arrays, axis=0):
@@ -260,6 +300,16 @@ def _concatenate_vjp(ctx, g):
         grads.append(_getitem(g, index=prefix + (builtins.slice(start, stop),), basic=True) if needed else None)
         start = stop
     return tuple(grads)
+
+
+@_concatenate.jvp
+def _concatenate_jvp(ctx, *tangents):
+    # An input without a tangent contributes zeros to its slice of the output tangent.
+    from ..backends import of_array
+
+    xp = of_array(ctx.out.data).xp
+    return _concatenate(*(Tensor(xp.zeros(shape, dtype=ctx.out.dtype)) if t is None else t
+                          for shape, t in zip(ctx.shapes, tangents)), axis=ctx.params["axis"])
 
 
 def concatenate(tensors, axis=0, *, dim=None):
@@ -305,6 +355,11 @@ def _cast_vjp(ctx, g):
     return _cast(g, dtype=ctx.params["source"], copy=False, source=g.dtype)
 
 
+@_cast.jvp
+def _cast_jvp(ctx, t):
+    return _cast(t, dtype=ctx.params["dtype"], copy=False, source=t.dtype)
+
+
 def cast(x, dtype, copy=False):
     """A copy of ``x`` in ``dtype``; gradients flow back converted to the source dtype."""
     if x.requires_grad and np.dtype(dtype).kind != "f":
@@ -334,3 +389,8 @@ def _to_device_vjp(ctx, g):
 
 def to_device(x, target):
     return _to_device(x, target=target, source=x.device)
+
+
+@_to_device.jvp
+def _to_device_jvp(ctx, t):
+    return _to_device(t, **ctx.params)

@@ -28,6 +28,13 @@ def _softmax_vjp(ctx, g):
     return out * (g - sum(g * out, axis=axis, keepdims=True))
 
 
+@_softmax.jvp
+def _softmax_jvp(ctx, t):
+    # The softmax Jacobian diag(p) - p pᵀ is symmetric, so the JVP has the VJP's form.
+    out = ctx.out
+    return out * (t - sum(t * out, axis=ctx.params["axis"], keepdims=True))
+
+
 @primitive("log_softmax", save=("out",))
 def _log_softmax(backend, x, axis):
     shifted = x - x.max(axis=axis, keepdims=True)
@@ -38,6 +45,11 @@ def _log_softmax(backend, x, axis):
 def _log_softmax_vjp(ctx, g):
     (out,) = ctx.saved
     return g - exp(out) * sum(g, axis=ctx.params["axis"], keepdims=True)
+
+
+@_log_softmax.jvp
+def _log_softmax_jvp(ctx, t):
+    return t - sum(exp(ctx.out) * t, axis=ctx.params["axis"], keepdims=True)
 
 
 def softmax(x, axis=-1, *, dim=None):
@@ -86,6 +98,23 @@ def _cross_entropy_vjp(ctx, g):
     if ctx.params["reduction"] == "none":
         scale = unsqueeze(scale, 1)
     return (softmax(logits, axis=1) - Tensor(onehot)) * scale, None
+
+
+@_cross_entropy.jvp
+def _cross_entropy_jvp(ctx, t, t_labels):
+    # Each row's loss changes by <softmax - onehot, t_row>; then the same reduction as forward.
+    logits, labels = ctx.inputs
+    from ..backends import of_array
+
+    xp = of_array(logits.data).xp
+    onehot = xp.zeros_like(logits.data)
+    onehot[xp.arange(onehot.shape[0]), labels.data] = 1
+    per_row = sum((softmax(logits, axis=1) - Tensor(onehot)) * t, axis=1)
+    reduction = ctx.params["reduction"]
+    if reduction == "none":
+        return per_row
+    total = sum(per_row)
+    return total * (1.0 / logits.shape[0]) if reduction == "mean" else total
 
 
 def cross_entropy(logits, labels, reduction="mean"):
