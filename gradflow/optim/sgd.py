@@ -1,0 +1,42 @@
+"""SGD with momentum, dampening, Nesterov momentum and (L2) weight decay."""
+from __future__ import annotations
+
+from ..backends import of_array
+from .optimizer import Optimizer
+
+
+class SGD(Optimizer):
+    """PyTorch's SGD: ``d = g + λp``; ``b = μb + (1-τ)d`` (``b = d`` at first); ``p -= lr·(d + μb if nesterov else b)``.
+
+    ``weight_decay`` λ adds ``λp`` to the gradient, the same update as putting the textbook's
+    ``λ/2 Σ‖W‖²`` (``nn.functional.l2_penalty``) into the loss.
+
+    >>> import gradflow as gf
+    >>> w = gf.nn.Parameter(gf.ones(2))
+    >>> opt = gf.optim.SGD([w], lr=0.1, momentum=0.9)
+    >>> (w * w).sum().backward(); opt.step()
+    >>> w.tolist()
+    [0.800000011920929, 0.800000011920929]
+    """
+
+    array_state_keys = ("momentum_buffer",)
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
+        if lr < 0 or momentum < 0 or weight_decay < 0:
+            raise ValueError(f"SGD needs lr, momentum, weight_decay >= 0, got {lr}, {momentum}, {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov))
+
+    def _update(self, param, grad, state, group):
+        kernels = of_array(param.data).kernels
+        momentum = group["momentum"]
+        buffer = state.get("momentum_buffer")
+        first_step = False
+        if momentum and buffer is None:
+            buffer = state["momentum_buffer"] = of_array(param.data).xp.zeros_like(param.data)
+            first_step = True
+        kernels.sgd_update(param.data, grad, buffer, group["lr"], momentum=momentum,
+                           dampening=group["dampening"], weight_decay=group["weight_decay"],
+                           nesterov=group["nesterov"], first_step=first_step)
