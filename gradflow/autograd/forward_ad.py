@@ -34,10 +34,12 @@ import weakref
 from typing import NamedTuple
 
 from ..errors import BackwardError, DeviceError, DTypeError, ShapeError
-from . import node as _node
+from . import grad_mode, node as _node
 
 # carrier id -> (weak reference to the carrier, tangent Tensor); None while no level is open.
 _table: dict | None = None
+# Whether jvp rules are recorded for reverse mode (see dual_level's record_tangents).
+_record_tangents = True
 
 
 class ForwardADError(BackwardError):
@@ -67,23 +69,25 @@ def is_active() -> bool:
 
 
 @contextlib.contextmanager
-def dual_level():
+def dual_level(record_tangents=True):
     """Open a forward-mode level; every tangent made inside it is dropped when it closes.
 
     Levels do not nest: forward-over-forward is not supported (use forward-over-reverse instead,
-    as ``gradflow.func.hessian`` and ``hvp`` do).
+    as ``gradflow.func.hessian`` and ``hvp`` do). ``record_tangents=False`` computes tangents
+    without recording them, when nothing will differentiate a tangent in reverse mode (``hvp``
+    differentiates the primal computation only): it saves the graph the rules would build.
     """
-    global _table
+    global _table, _record_tangents
     if _table is not None:
         raise ForwardADError("dual_level() is already open; nested forward-mode levels are not supported "
                              "(compose forward mode with reverse mode instead, e.g. func.jacfwd(func.jacrev(f)))")
-    _table = {}
+    _table, _record_tangents = {}, record_tangents
     _node.jvp_hook = _propagate
     try:
         yield
     finally:
         _node.jvp_hook = None
-        _table = None
+        _table, _record_tangents = None, True
 
 
 def _carrier(tensor):
@@ -166,7 +170,11 @@ def _propagate(op, inputs, params, out):
         raise ForwardADError(f"op {op.name!r} has no forward-mode (jvp) rule; declare one with @{op.name}.jvp")
     _node.jvp_hook = None
     try:
-        tangent = rule(JvpContext(inputs, out, params), *tangents)
+        if _record_tangents:
+            tangent = rule(JvpContext(inputs, out, params), *tangents)
+        else:
+            with grad_mode.no_grad():
+                tangent = rule(JvpContext(inputs, out, params), *tangents)
     finally:
         _node.jvp_hook = _propagate
     if tangent is None:

@@ -64,7 +64,7 @@ def test_forward_over_reverse_matches_reverse_over_reverse(case):
     def scalar(*xs):
         return (case.fn(*xs) * weights).sum()
 
-    value, forward = func.hvp(scalar, primals, tangents)
+    value, forward = func.hvp(scalar, primals, tangents, method="forward-over-reverse")
     value2, reverse = func.hvp(scalar, primals, tangents, method="reverse-over-reverse")
     assert value.item() == pytest.approx(value2.item())
     for a, b in zip(forward, reverse):
