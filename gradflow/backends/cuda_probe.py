@@ -1,40 +1,62 @@
 """Why CUDA cannot be used here, as one human-readable reason (or None when it can).
 
 Checked in the order a user fixes them: CuPy installed, CUDA libraries found, a driver, a device.
+Every missing piece is named, not just the first, so one message is enough to fix the machine.
 CuPy is imported here only, and only when someone asks about CUDA.
 """
 from __future__ import annotations
 
 import functools
 
+INSTALL_CUPY = "pip install 'gradflow[cuda12]' or 'gradflow[cuda13]'"
+INSTALL_LIBRARIES = "pip install 'cupy-cuda12x[ctk]', or install a CUDA toolkit"
 
-@functools.lru_cache(maxsize=1)
-def why_cuda_unusable() -> str | None:
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def missing_pieces() -> list[str]:
+    """What stands between this machine and a usable CUDA device, in the order to fix it."""
     try:
         import cupy  # noqa: F401
     except ImportError:
-        return "CuPy is not installed (pip install 'gradflow[cuda12]' or 'gradflow[cuda13]')"
+        return [f"CuPy is not installed ({INSTALL_CUPY})"]
     except Exception as exc:  # a broken CuPy install raises all sorts of errors on import
-        return f"CuPy failed to import ({type(exc).__name__}: {exc})"
-    try:
-        import cupy.cuda.runtime as runtime
+        return [f"CuPy failed to import ({_first_line(exc)})"]
+    missing = []
+    import cupy.cuda.runtime as runtime
 
+    try:
         runtime.runtimeGetVersion()
+        # CuPy imports without its CUDA libraries and loads them on first use; cuBLAS is the one
+        # every training step needs (gemm), so load it now rather than fail mid-step.
+        import cupy.cublas  # noqa: F401
     except Exception as exc:
-        return f"the CUDA runtime libraries were not found ({exc}); install the [ctk] extra of CuPy"
+        missing.append(f"the CUDA libraries were not found ({_first_line(exc)}; {INSTALL_LIBRARIES})")
     try:
         driver_version = runtime.driverGetVersion()
-    except Exception as exc:
-        return f"no NVIDIA driver is loaded ({exc})"
-    if driver_version == 0:
-        return "no NVIDIA driver is loaded"
+    except Exception:
+        driver_version = 0
+    if not driver_version:
+        # Without a driver no device can be counted: stop here rather than add a second symptom.
+        missing.append("no NVIDIA driver is loaded (is this a machine with an NVIDIA GPU?)")
+        return missing
     try:
         count = runtime.getDeviceCount()
     except Exception as exc:
-        return f"no CUDA device is visible ({exc})"
+        missing.append(f"no CUDA device is visible ({_first_line(exc)})")
+        return missing
     if count == 0:
-        return "no CUDA device is visible"
-    return None
+        missing.append("no CUDA device is visible (check CUDA_VISIBLE_DEVICES)")
+    return missing
+
+
+@functools.lru_cache(maxsize=1)
+def why_cuda_unusable() -> str | None:
+    missing = missing_pieces()
+    return "; ".join(missing) if missing else None
 
 
 def is_available() -> bool:

@@ -10,8 +10,6 @@ def make_backend(backend_class):
     import cupy
     import cupyx.scipy.special
 
-    from . import numpy_kernels
+    from . import cuda_kernels
 
-    # Until the CUDA kernel table lands, CuPy arrays run the NumPy twins: they are written
-    # with array methods and ``xp`` lookups, so they work on CuPy arrays unchanged.
-    return backend_class("cupy", "cuda", cupy, numpy_kernels, cupyx.scipy.special)
+    return backend_class("cupy", "cuda", cupy, cuda_kernels, cupyx.scipy.special)

@@ -8,13 +8,14 @@ keyword (grid, block) that tests vary to exercise the grid-stride loops.
 from __future__ import annotations
 
 import ctypes
-import math
 import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
+
+from gradflow.backends.cuda_kernels import adam_scalars, sgd_scalars
 
 REPO = Path(__file__).resolve().parents[2]
 KERNELS_DIR = REPO / "kernels"
@@ -160,19 +161,17 @@ class HostKernels:
     def sgd_update(self, param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0,
                    weight_decay=0.0, nesterov=False, first_step=False, launch=DEFAULT_LAUNCH):
         buffer = param if momentum_buffer is None else momentum_buffer  # never read then
+        # The CuPy table's own scalar preparation, so the tests cover it too.
+        scalars = sgd_scalars(lr, momentum, dampening, weight_decay, param.dtype)
         self._entry("sgd_update", param.dtype)(
             self._ptr(param), self._ptr(grad), self._ptr(buffer), ctypes.c_longlong(param.size),
-            ctypes.c_double(lr), ctypes.c_double(momentum), ctypes.c_double(1 - dampening),
-            ctypes.c_double(weight_decay), int(nesterov), int(first_step),
+            *map(ctypes.c_double, scalars), int(nesterov), int(first_step),
             *map(ctypes.c_uint, launch))
 
     def adam_update(self, param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.999,
                     eps=1e-8, weight_decay=0.0, decoupled=False, launch=DEFAULT_LAUNCH):
+        scalars = adam_scalars(step, lr, beta1, beta2, eps, weight_decay, param.dtype)
         self._entry("adam_update", param.dtype)(
             self._ptr(param), self._ptr(grad), self._ptr(exp_avg), self._ptr(exp_avg_sq),
-            ctypes.c_longlong(param.size), ctypes.c_double(beta1), ctypes.c_double(1 - beta1),
-            ctypes.c_double(beta2), ctypes.c_double(1 - beta2),
-            ctypes.c_double(lr / (1 - beta1 ** step)),
-            ctypes.c_double(math.sqrt(1 - beta2 ** step)), ctypes.c_double(eps),
-            ctypes.c_double(weight_decay), ctypes.c_double(1 - lr * weight_decay),
-            int(decoupled), *map(ctypes.c_uint, launch))
+            ctypes.c_longlong(param.size), *map(ctypes.c_double, scalars), int(decoupled),
+            *map(ctypes.c_uint, launch))

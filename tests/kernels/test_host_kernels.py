@@ -215,6 +215,8 @@ def logits_cases(dtype):
     logits[6, 7] = np.nan
     logits[7] = 0.0  # ties everywhere
     logits[8, 0] = 80.0  # exp overflows float32 without the shift
+    logits[9, :3] = -np.inf  # leading equal -infs: the running sum must not become inf - inf
+    logits[10, [2, 5]] = np.inf  # two +infs: loss +inf (or NaN on the label), as the twin
     labels = rng.integers(0, 10, 40)
     labels[3] = 1  # a label on an unmasked class
     return logits.astype(dtype), labels

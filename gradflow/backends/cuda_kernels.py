@@ -1,0 +1,362 @@
+"""The CUDA kernel table: numpy_kernels' functions, run by the kernels in ``kernels/``.
+
+Each function has the same name, arguments and result as its NumPy twin in ``numpy_kernels``
+and takes CuPy arrays. Kernels are C++ templates; a module is built per (source file, dtype)
+with ``cupy.RawModule`` and ``name_expressions`` the first time it is needed, then cached here
+for the process and by CuPy on disk. CuPy is imported inside functions only: this module's
+source assembly and dtype dispatch are usable (and tested) on machines without it.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DTypeError, ShapeError
+from .numpy_kernels import ACTIVATION_SAVES
+
+# Struct names in kernels/activations.cuh (GRADFLOW_ACTIVATIONS); a device-free test checks both
+# lists against each other and against ACTIVATION_SAVES.
+ACTIVATION_STRUCTS = {
+    "relu": "Relu", "leaky_relu": "LeakyRelu", "sigmoid": "Sigmoid", "tanh": "Tanh",
+    "gelu": "Gelu", "gelu_tanh": "GeluTanh", "softplus": "Softplus", "silu": "Silu",
+}
+C_TYPES = {np.dtype(np.float16): "__half", np.dtype(np.float32): "float",
+           np.dtype(np.float64): "double"}
+# Kernel template -> (source file, templated on the activation?)
+KERNELS = {
+    "act_forward_kernel": ("activation.cu", True),
+    "act_derivative_kernel": ("activation.cu", True),
+    "act_backward_kernel": ("activation.cu", True),
+    "bias_act_forward_kernel": ("bias_activation.cu", True),
+    "bias_act_backward_kernel": ("bias_activation.cu", True),
+    "softmax_xent_forward_kernel": ("softmax_xent.cu", False),
+    "softmax_xent_backward_kernel": ("softmax_xent.cu", False),
+    "sgd_update_kernel": ("optimizers.cu", False),
+    "adam_update_kernel": ("optimizers.cu", False),
+}
+BLOCK = 256
+_LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"\s*$', re.MULTILINE)
+
+
+# ---- source and names (no device needed) ----
+
+def kernels_dir() -> Path:
+    """Where the CUDA sources are: $GRADFLOW_KERNELS_DIR, the repository's kernels/ (source and
+    editable installs), or gradflow/_kernels (where a wheel build may copy them)."""
+    candidates = [os.environ.get("GRADFLOW_KERNELS_DIR"),
+                  Path(__file__).resolve().parents[2] / "kernels",
+                  Path(__file__).resolve().parents[1] / "_kernels"]
+    for candidate in filter(None, candidates):
+        if (Path(candidate) / "activations.cuh").is_file():
+            return Path(candidate)
+    raise FileNotFoundError(
+        "gradflow's CUDA sources (kernels/*.cu) were not found; looked in "
+        + ", ".join(str(c) for c in candidates if c)
+        + ". Install gradflow from a source checkout (pip install -e .) or set GRADFLOW_KERNELS_DIR")
+
+
+def assemble_source(filename: str, directory: Path | None = None) -> str:
+    """``filename`` with its ``#include "..."`` lines replaced by the files, each once.
+
+    NVRTC could take ``-I kernels/`` instead, but CuPy's disk cache is keyed on the source text:
+    inlining the headers makes an edited header a new key instead of a stale cached binary.
+    System includes (``<cuda_fp16.h>``) are left for NVRTC to resolve.
+    """
+    directory = Path(directory) if directory is not None else kernels_dir()
+    included: set[str] = set()
+
+    def expand(name: str) -> str:
+        path = directory / name
+        if not path.is_file():
+            raise FileNotFoundError(f"kernel source {name!r} not found in {directory}")
+        text = path.read_text()
+        return _LOCAL_INCLUDE.sub(lambda match: inline(match.group(1)), text)
+
+    def inline(name: str) -> str:
+        if name in included:
+            return f"// {name}: already included above\n"
+        included.add(name)
+        return f"// ---- begin {name} ----\n{expand(name)}// ---- end {name} ----\n"
+
+    included.add(filename)
+    return expand(filename)
+
+
+def c_type(dtype) -> str:
+    """The C type the kernels are instantiated with for a NumPy/CuPy dtype."""
+    dtype = np.dtype(dtype)
+    if dtype not in C_TYPES:
+        raise DTypeError(f"CUDA kernels support float16, float32 and float64 arrays, got {dtype}; "
+                         "cast with .astype('float32')")
+    return C_TYPES[dtype]
+
+
+def compute_scalar_type(dtype):
+    """The NumPy type of the kernels' scalar arguments (compute_t<T>: float for __half)."""
+    return np.float64 if np.dtype(dtype) == np.float64 else np.float32
+
+
+def name_expression(kernel: str, dtype, activation: str | None = None) -> str:
+    """The C++ name NVRTC instantiates, e.g. ``gradflow::act_forward_kernel<gradflow::Relu, float>``."""
+    _, templated = KERNELS[kernel]
+    arguments = [c_type(dtype)]
+    if templated:
+        if activation not in ACTIVATION_STRUCTS:
+            raise KeyError(f"unknown activation {activation!r}; known: {sorted(ACTIVATION_STRUCTS)}")
+        arguments.insert(0, f"gradflow::{ACTIVATION_STRUCTS[activation]}")
+    return f"gradflow::{kernel}<{', '.join(arguments)}>"
+
+
+def module_spec(filename: str, dtype) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+    """(source, NVRTC options, name expressions) of the module for one file and dtype."""
+    names = []
+    for kernel, (source_file, templated) in KERNELS.items():
+        if source_file == filename:
+            activations = ACTIVATION_STRUCTS if templated else [None]
+            names.extend(name_expression(kernel, dtype, activation) for activation in activations)
+    options = ("--std=c++17",)
+    if np.dtype(dtype) == np.float16:
+        options += ("-DGRADFLOW_HALF",)
+    return assemble_source(filename), options, tuple(names)
+
+
+def grid_size(threads: int, multiprocessors: int) -> int:
+    """Blocks for `threads` work items: enough to fill the device, not more (grid-stride loops
+    cover the rest), and at least one."""
+    return max(1, min(-(-threads // BLOCK), 32 * multiprocessors))
+
+
+def sgd_scalars(lr, momentum, dampening, weight_decay, dtype):
+    scalar = compute_scalar_type(dtype)
+    return tuple(scalar(v) for v in (lr, momentum, 1 - dampening, weight_decay))
+
+
+def adam_scalars(step, lr, beta1, beta2, eps, weight_decay, dtype):
+    """Hyper-parameter terms evaluated in double on the host, as the twin does, then rounded to
+    the kernel's compute type: the bias corrections depend only on the step count."""
+    if step < 1:
+        raise ValueError(f"adam_update: step counts from 1, got {step}")
+    scalar = compute_scalar_type(dtype)
+    values = (beta1, 1 - beta1, beta2, 1 - beta2, lr / (1 - beta1 ** step),
+              math.sqrt(1 - beta2 ** step), eps, weight_decay, 1 - lr * weight_decay)
+    return tuple(scalar(v) for v in values)
+
+
+# ---- launching (CuPy from here on) ----
+
+@functools.lru_cache(maxsize=None)
+def _module(filename: str, dtype_char: str):
+    import cupy
+
+    code, options, names = module_spec(filename, np.dtype(dtype_char))
+    return cupy.RawModule(code=code, options=options, name_expressions=names)
+
+
+@functools.lru_cache(maxsize=None)
+def _multiprocessors(device_id: int) -> int:
+    import cupy
+
+    return cupy.cuda.Device(device_id).attributes["MultiProcessorCount"]
+
+
+def _launch(kernel, dtype, activation, threads, args):
+    import cupy
+
+    if threads == 0:
+        return
+    module = _module(KERNELS[kernel][0], np.dtype(dtype).char)
+    function = module.get_function(name_expression(kernel, dtype, activation))
+    grid = grid_size(threads, _multiprocessors(cupy.cuda.Device().id))
+    function((grid,), (BLOCK,), args)
+
+
+def _contiguous(array, dtype, what):
+    import cupy
+
+    if array.dtype != dtype:
+        raise DTypeError(f"{what} has dtype {array.dtype} but the kernel runs in {dtype}; "
+                         "cast the operands to one dtype")
+    return cupy.ascontiguousarray(array)
+
+
+def _same_shape(a, b, what):
+    if a.shape != b.shape:
+        raise ShapeError(f"{what}: shapes {a.shape} and {b.shape} must match")
+
+
+def _inplace_target(array, what):
+    if not array.flags.c_contiguous:
+        raise ShapeError(f"{what} must be C-contiguous to be updated in place (shape {array.shape}, "
+                         f"strides {array.strides}); optimizer state is allocated contiguous")
+    return array
+
+
+# ---- the table: same names and signatures as numpy_kernels ----
+
+def _elementwise(kernel, name, arrays, alpha):
+    import cupy
+
+    dtype = arrays[0].dtype
+    c_type(dtype)
+    for other in arrays[1:]:
+        _same_shape(arrays[0], other, kernel)
+    arrays = [_contiguous(a, dtype, kernel) for a in arrays]
+    out = cupy.empty_like(arrays[0])
+    _launch(kernel, dtype, name, out.size,
+            (*arrays, out, np.int64(out.size), compute_scalar_type(dtype)(alpha)))
+    return out
+
+
+def act_forward(name, x, alpha=0.01):
+    return _elementwise("act_forward_kernel", name, [x], alpha)
+
+
+def act_derivative(name, saved, alpha=0.01):
+    return _elementwise("act_derivative_kernel", name, [saved], alpha)
+
+
+def act_backward(name, g, saved, alpha=0.01):
+    return _elementwise("act_backward_kernel", name, [g, saved], alpha)
+
+
+def _as_rows(x, trailing_shape, what):
+    """x viewed as (rows, cols) where cols covers the trailing dimensions given."""
+    if x.shape[x.ndim - len(trailing_shape):] != tuple(trailing_shape) or x.ndim <= len(trailing_shape):
+        raise ShapeError(f"{what}: shape {x.shape} does not end with {tuple(trailing_shape)}")
+    cols = math.prod(trailing_shape)
+    return x.reshape(-1, cols)
+
+
+def bias_act_forward(name, x, b, alpha=0.01):
+    import cupy
+
+    dtype = x.dtype
+    c_type(dtype)
+    rows = _contiguous(_as_rows(x, b.shape, "bias_act_forward x and b"), dtype, "x")
+    b = _contiguous(b, dtype, "b")
+    out = cupy.empty_like(rows)
+    _launch("bias_act_forward_kernel", dtype, name, out.size,
+            (rows, b, out, np.int64(rows.shape[0]), np.int64(rows.shape[1]),
+             compute_scalar_type(dtype)(alpha)))
+    return out.reshape(x.shape)
+
+
+def bias_act_backward(name, g, saved, alpha=0.01):
+    import cupy
+
+    dtype = g.dtype
+    c_type(dtype)
+    _same_shape(g, saved, "bias_act_backward g and saved")
+    g_rows = _contiguous(g.reshape(g.shape[0], -1), dtype, "g")
+    saved_rows = _contiguous(saved.reshape(g_rows.shape), dtype, "saved")
+    gz = cupy.empty_like(g_rows)
+    gb = cupy.empty(g_rows.shape[1], dtype=dtype)
+    _launch("bias_act_backward_kernel", dtype, name, gb.size,
+            (g_rows, saved_rows, gz, gb, np.int64(g_rows.shape[0]), np.int64(g_rows.shape[1]),
+             compute_scalar_type(dtype)(alpha)))
+    return gz.reshape(g.shape), gb.reshape(g.shape[1:])
+
+
+def _logits_and_labels(logits, labels):
+    import cupy
+
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise ShapeError(f"softmax cross-entropy wants logits (N, C) and labels (N,), got "
+                         f"{logits.shape} and {labels.shape}")
+    if labels.dtype.kind not in "iu":
+        raise DTypeError(f"labels must be integers, got {labels.dtype}")
+    c_type(logits.dtype)
+    return cupy.ascontiguousarray(logits), cupy.ascontiguousarray(labels, dtype=np.int64)
+
+
+def softmax_xent_forward(logits, labels):
+    """Per-row loss; a label outside [0, C) gives NaN for its row (the twin raises IndexError)."""
+    import cupy
+
+    logits, labels = _logits_and_labels(logits, labels)
+    loss = cupy.empty(logits.shape[0], dtype=logits.dtype)
+    _launch("softmax_xent_forward_kernel", logits.dtype, None, loss.size,
+            (logits, labels, loss, np.int64(logits.shape[0]), np.int64(logits.shape[1])))
+    return loss
+
+
+def softmax_xent_backward(logits, labels, scale):
+    import cupy
+
+    logits, labels = _logits_and_labels(logits, labels)
+    scalar = compute_scalar_type(logits.dtype)
+    if getattr(scale, "ndim", 0):
+        row_scale = _contiguous(cupy.asarray(scale).reshape(-1), logits.dtype, "scale")
+        if row_scale.size != logits.shape[0]:
+            raise ShapeError(f"per-row scale has {row_scale.size} values for {logits.shape[0]} rows")
+        scale = 0.0
+    else:
+        # A null pointer: CuPy passes NumPy integers by value and a device pointer is 8 bytes.
+        row_scale = np.uintp(0)
+    gz = cupy.empty_like(logits)
+    _launch("softmax_xent_backward_kernel", logits.dtype, None, logits.shape[0],
+            (logits, labels, gz, np.int64(logits.shape[0]), np.int64(logits.shape[1]),
+             scalar(float(scale)), row_scale))
+    return gz
+
+
+def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+               nesterov=False, first_step=False):
+    dtype = param.dtype
+    c_type(dtype)
+    _inplace_target(param, "param")
+    _same_shape(param, grad, "sgd_update param and grad")
+    grad = _contiguous(grad, dtype, "grad")
+    if momentum:
+        _same_shape(param, momentum_buffer, "sgd_update param and momentum_buffer")
+        _inplace_target(momentum_buffer, "momentum_buffer")
+    buffer = momentum_buffer if momentum else param  # never read without momentum
+    _launch("sgd_update_kernel", dtype, None, param.size,
+            (param, grad, buffer, np.int64(param.size),
+             *sgd_scalars(lr, momentum, dampening, weight_decay, dtype),
+             np.int32(bool(nesterov)), np.int32(bool(first_step))))
+
+
+def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.999, eps=1e-8,
+                weight_decay=0.0, decoupled=False):
+    dtype = param.dtype
+    c_type(dtype)
+    for array, what in [(param, "param"), (exp_avg, "exp_avg"), (exp_avg_sq, "exp_avg_sq")]:
+        _same_shape(param, array, f"adam_update param and {what}")
+        _inplace_target(array, what)
+    _same_shape(param, grad, "adam_update param and grad")
+    grad = _contiguous(grad, dtype, "grad")
+    _launch("adam_update_kernel", dtype, None, param.size,
+            (param, grad, exp_avg, exp_avg_sq, np.int64(param.size),
+             *adam_scalars(step, lr, beta1, beta2, eps, weight_decay, dtype),
+             np.int32(bool(decoupled))))
+
+
+def gemm(a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
+    """out = alpha op(a) op(b) + beta out, in place. cuBLAS accumulates into `out` itself (beta = 1
+    adds a weight gradient into .grad with no temporary); float16 falls back to matmul."""
+    import cupy
+
+    op_a, op_b = (a.T if trans_a else a), (b.T if trans_b else b)
+    if op_a.ndim != 2 or op_b.ndim != 2 or op_a.shape[1] != op_b.shape[0] or \
+            out.shape != (op_a.shape[0], op_b.shape[1]):
+        raise ShapeError(f"gemm: op(a) {op_a.shape} @ op(b) {op_b.shape} does not fit out {out.shape}")
+    if a.dtype != b.dtype or a.dtype != out.dtype:
+        raise DTypeError(f"gemm: dtypes {a.dtype}, {b.dtype} and out {out.dtype} must match")
+    if a.dtype in (np.float32, np.float64):
+        import cupy.cublas
+
+        return cupy.cublas.gemm("T" if trans_a else "N", "T" if trans_b else "N", a, b, out=out,
+                                alpha=alpha, beta=beta)
+    product = cupy.matmul(op_a, op_b)
+    if beta == 0:
+        cupy.multiply(product, alpha, out=out)
+    else:
+        out *= beta
+        out += alpha * product
+    return out
