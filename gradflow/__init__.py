@@ -20,3 +20,5 @@ from . import autograd, cuda, nn  # noqa: E402
 device = Device
 __version__ = "0.1.0"
 from . import func  # noqa: E402  (function transforms: grad, vjp, jvp, jacrev, jacfwd, hessian, hvp)
+from . import memory  # noqa: E402
+from .checkpointing import checkpoint, checkpoint_sequential  # noqa: E402

@@ -28,6 +28,10 @@ observers: list = []
 module_path: list = []
 # (pack, unpack) pairs installed by autograd.graph.saved_tensors_hooks; innermost last.
 saved_tensor_hooks: list = []
+# What a pack hook is packing right now: the saving node and whether the value is that node's own
+# output (which reaches pack as a fresh leaf Tensor, see the note above), so a hook can tell an
+# activation from a saved input batch without a reference cycle.
+packing = {"node": None, "is_output": False}
 anomaly = {"enabled": False}
 # Forward mode: forward_ad.dual_level() sets this to its tangent hook, called as
 # jvp_hook(op, inputs, params, out) after each op; None (one global check) outside a level.
@@ -74,13 +78,18 @@ class Node:
 
         pack, self.unpackers = saved_tensor_hooks[-1]
         packed = []
-        for v in values:
-            if type(v) is _Output:
-                packed.append(_PackedOutput(pack(Tensor(v.data))))
-            elif isinstance(v, Tensor):
-                packed.append(_Packed(pack(v)))
-            else:
-                packed.append(v)
+        packing["node"] = self
+        try:
+            for v in values:
+                packing["is_output"] = type(v) is _Output
+                if type(v) is _Output:
+                    packed.append(_PackedOutput(pack(Tensor(v.data))))
+                elif isinstance(v, Tensor):
+                    packed.append(_Packed(pack(v)))
+                else:
+                    packed.append(v)
+        finally:
+            packing["node"], packing["is_output"] = None, False
         return packed
 
     @property
