@@ -1,0 +1,78 @@
+"""gradflow.distributed in one process (no mpirun): sharding, a world of one, and error messages."""
+import numpy as np
+import pytest
+
+import gradflow as gf
+import gradflow.distributed as dist
+from gradflow.distributed import runtime
+
+
+@pytest.mark.parametrize("n, world", [(10, 2), (11, 3), (2, 4), (0, 2)])
+def test_shards_are_disjoint_cover_the_data_and_follow_the_seed(n, world):
+    shards = [dist.shard_indices(n, r, world, seed=5) for r in range(world)]
+    assert sorted(np.concatenate(shards).tolist()) == list(range(n))
+    assert max(map(len, shards)) - min(map(len, shards)) <= 1
+    again = [dist.shard_indices(n, r, world, seed=5) for r in range(world)]
+    assert all(np.array_equal(a, b) for a, b in zip(shards, again))
+    if n > 2:
+        assert not np.array_equal(shards[0], dist.shard_indices(n, 0, world, seed=5, epoch=1))
+
+
+def test_shard_batches_split_each_global_batch_and_weight_uneven_pieces():
+    world, n, batch = 3, 23, 8
+    per_rank = [dist.shard_batches(n, batch, r, world, seed=1) for r in range(world)]
+    assert {len(b) for b in per_rank} == {3}  # every rank takes the same number of steps
+    single = dist.shard_batches(n, batch, 0, 1, seed=1)
+    for step, (whole, _) in enumerate(single):
+        pieces = [per_rank[r][step] for r in range(world)]
+        assert np.array_equal(np.concatenate([p for p, _ in pieces]), whole)
+        # weight_r * mean(piece_r) averaged over ranks is mean(whole): each sample counts 1 / len(whole)
+        assert all(w * len(whole) == pytest.approx(len(p) * world) for p, w in pieces)
+        assert sum(w for _, w in pieces) == pytest.approx(world)
+    assert len(dist.shard_batches(n, batch, 0, world, drop_last=True)) == 2
+    with pytest.raises(ValueError, match="rank 3 is not in a world of 3"):
+        dist.shard_batches(n, batch, 3, world)
+
+
+def test_uninitialised_use_says_to_call_init(monkeypatch):
+    monkeypatch.setitem(runtime._state, "mpi", None)
+    with pytest.raises(dist.DistributedError, match="call gradflow.distributed.init"):
+        dist.all_reduce(gf.tensor([1.0]))
+    assert dist.is_main_process()
+
+
+def test_world_of_one_collectives_are_identities_and_training_wraps():
+    pytest.importorskip("mpi4py", reason="needs the distributed extra: pip install 'gradflow[distributed]'")
+    assert dist.init(abort_on_error=False) == (0, 1)
+    t = gf.tensor([[1.0, 2.0], [3.0, 4.0]], dtype="float64")
+    np.testing.assert_array_equal(dist.all_reduce(t, op="mean").numpy(), [[1, 2], [3, 4]])
+    np.testing.assert_array_equal(dist.broadcast(t.transpose()).numpy(), [[1, 3], [2, 4]])
+    with pytest.raises(dist.DistributedError, match="needs a floating dtype"):
+        dist.all_reduce(gf.tensor([1, 2]), op="mean")
+    with pytest.raises(ValueError, match="all_reduce op must be one of"):
+        dist.all_reduce(t, op="prod")
+    with pytest.raises(dist.DistributedError, match="broadcast root 1 is not a rank"):
+        dist.broadcast(t, root=1)
+
+    w = gf.tensor([1.0, -1.0], dtype="float64", requires_grad=True)
+    unused = gf.tensor([0.5], dtype="float64", requires_grad=True)
+    model = type("M", (), {"parameters": lambda self: iter([w, unused]), "__call__": lambda self, x: (w * x).sum()})()
+    stepped = []
+    optimizer = type("O", (), {"params": [w, unused], "step": lambda self: stepped.append(1)})()
+    model, optimizer = dist.wrap_training(model, optimizer)
+    model(gf.tensor([2.0, 3.0], dtype="float64")).backward()
+    optimizer.step()
+    assert stepped == [1]
+    np.testing.assert_array_equal(w.grad.numpy(), [2.0, 3.0])
+    np.testing.assert_array_equal(unused.grad.numpy(), [0.0])  # unused parameters reduce as zeros
+    assert optimizer.bytes_reduced == 3 * 8
+
+
+def test_saved_activation_bytes_counts_each_buffer_once_and_skips_parameters():
+    w = gf.tensor(np.ones((3, 4)), requires_grad=True)
+    x = gf.tensor(np.ones((5, 4)))
+    hidden = gf.relu(x @ w.transpose())  # matmul saves x (160 B) and a copy or view of w; relu its output (120 B)
+    loss = (hidden * hidden).sum()      # mul saves hidden twice: one buffer
+    counted = dist.saved_activation_bytes(loss)
+    assert counted in (160 + 120, 160 + 120 + 96), counted
+    assert dist.saved_activation_bytes(gf.tensor([1.0])) == 0
