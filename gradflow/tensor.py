@@ -193,9 +193,7 @@ class Tensor:
     # ----- autograd -----------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``gradflow.autograd.backward``)."""
-        from .autograd.engine import backward
-
-        backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+        _engine.backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
     def retain_grad(self):
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
@@ -300,6 +298,11 @@ class Tensor:
     @property
     def mT(self):
         return _ops.swapaxes(self, -1, -2)
+
+
+from .autograd import engine as _engine, node as _node  # noqa: E402
+
+_node._Tensor = Tensor
 
 
 class _RemovableHandle:

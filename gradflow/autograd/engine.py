@@ -11,8 +11,9 @@ from __future__ import annotations
 import heapq
 
 from ..errors import AnomalyError, BackwardError, DeviceError, DTypeError, GraphFreedError, ShapeError
-from ..backends import of_array
+from ..backends import as_array, of_array
 from . import grad_mode
+from . import node as node_module
 from .node import Node, anomaly, check_finite
 
 
@@ -23,8 +24,9 @@ def _as_sequence(value):
 
 
 def _root_grads(roots, grads, create_graph):
-    from ..tensor import Tensor, tensor as make_tensor
+    from ..tensor import tensor as make_tensor
 
+    Tensor = node_module._Tensor
     if grads is None:
         grads = [None] * len(roots)
     if len(grads) != len(roots):
@@ -57,15 +59,17 @@ def _root_grads(roots, grads, create_graph):
 
 def _check_grad(node, index, g):
     shape = node.shapes[index]
-    if g.data.shape != shape:
-        raise ShapeError(f"{node.op.name} backward returned a gradient of shape {tuple(g.data.shape)} "
+    if g.shape != shape:
+        raise ShapeError(f"{node.op.name} backward returned a gradient of shape {tuple(g.shape)} "
                          f"for input {index} of shape {shape}")
     if anomaly["enabled"]:
-        check_finite(f"{node.op.name} backward", g.data, f"the gradient of input {index}")
+        array = g.data if isinstance(g, node_module._Tensor) else g
+        check_finite(f"{node.op.name} backward", array, f"the gradient of input {index}")
 
 
 def _materialize(array):
     """A gradient array safe to keep as ``.grad``: never a read-only broadcast view."""
+    array = as_array(array)
     flags = getattr(array, "flags", None)
     if flags is not None and hasattr(flags, "writeable") and not flags.writeable:
         return array.copy()
@@ -79,9 +83,13 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
 
     ``capture``: tensors whose gradients to return instead of touching any ``.grad`` (for ``grad``).
     ``accumulate_into``: when given, only these leaves' ``.grad`` are updated (``backward(inputs=)``).
-    """
-    from ..tensor import Tensor
 
+    Without create_graph, gradients travel as raw arrays and rules run on arrays (see the note
+    [rules on raw arrays] in node.py); they become Tensors only where a user sees them (hooks,
+    ``.grad``, ``grad()``'s results).
+    """
+    Tensor = node_module._Tensor
+    raw = not create_graph
     heap, pending, leaf_grads = [], {}, {}
     capture_nodes, captured = {}, {}
     if capture is not None:
@@ -101,34 +109,35 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
             previous = leaf_grads.get(id(target))
             leaf_grads[id(target)] = (target, g) if previous is None else (target, previous[1] + g)
 
-    previous_mode = grad_mode.is_grad_enabled()
+    def user_view(g):
+        return Tensor(g) if raw else g
+
+    previous_mode, previous_raw = grad_mode.is_grad_enabled(), node_module.raw_rules
     grad_mode._set(create_graph)
+    node_module.raw_rules = raw
     try:
         for root, g in zip(roots, root_grads):
-            send(root.grad_fn if root.grad_fn is not None else root, g)
+            send(root.grad_fn if root.grad_fn is not None else root, g.data if raw else g)
         while heap:
             node = heapq.heappop(heap)[1]
             g = pending.pop(node)
             if node.pre_hooks:
-                for hook in node.pre_hooks:
-                    replaced = hook(g)
-                    if replaced is not None:
-                        g = replaced
+                g = _run_hooks(node.pre_hooks, g, raw)
             if node.retained is not None:
                 owner = node.retained()
                 if owner is not None:
-                    kept = g if create_graph else Tensor(_materialize(g.data))
+                    kept = Tensor(_materialize(g)) if raw else g
                     owner._grad = kept if owner._grad is None else owner._grad + kept
             if node in capture_nodes:
                 for i in capture_nodes[node]:
-                    captured[i] = g
+                    captured[i] = user_view(g)
             if node.saved_raw is None:
                 raise GraphFreedError(
                     f"backward through {node.op.name!r} a second time: the graph's saved tensors were "
                     "freed by the first backward. Pass retain_graph=True to the first backward() "
                     "(or autograd.grad()) if you need to go through the graph again.")
             try:
-                grads = node.op.backward(node, g, create_graph)
+                grads = node.op.backward_arrays(node, g) if raw else node.op.backward(node, g, True)
             except AnomalyError as exc:
                 raise AnomalyError(f"{node.op.name} backward: {exc}") from None
             if not retain_graph:
@@ -140,24 +149,31 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                 send(target, gi)
     finally:
         grad_mode._set(previous_mode)
+        node_module.raw_rules = previous_raw
 
     for leaf, g in leaf_grads.values():
         if leaf._leaf_hooks:
-            for hook in leaf._leaf_hooks:
-                replaced = hook(g)
-                if replaced is not None:
-                    g = replaced
+            g = _run_hooks(leaf._leaf_hooks, g, raw)
         if capture is not None:
             for i, t in enumerate(capture):
                 if t is leaf:
-                    captured[i] = g
+                    captured[i] = user_view(g)
             continue
         if accumulate_into is not None and id(leaf) not in accumulate_into:
             continue
-        if not create_graph:
-            g = Tensor(_materialize(g.data))
+        g = Tensor(_materialize(g)) if raw else g
         leaf._grad = g if leaf._grad is None else leaf._grad + g
     return captured
+
+
+def _run_hooks(hooks, g, raw):
+    """Hooks see Tensors; a hook's returned Tensor replaces the gradient."""
+    view = node_module._Tensor(g) if raw else g
+    for hook in hooks:
+        replaced = hook(view)
+        if replaced is not None:
+            view = replaced
+    return view.data if raw else view
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):

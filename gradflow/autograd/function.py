@@ -67,6 +67,18 @@ class _FunctionOp:
 
         return tuple(g_i if g_i is None or isinstance(g_i, Tensor) else constant_like(g_i, g) for g_i in grads)
 
+    def backward_arrays(self, node, g):
+        """First-order backward: the user's rule still sees Tensors, the engine gets arrays back."""
+        from . import node as node_module
+        from ..tensor import Tensor
+
+        node_module.raw_rules = False
+        try:
+            grads = self.backward(node, Tensor(g), False)
+        finally:
+            node_module.raw_rules = True
+        return tuple(None if g_i is None else g_i.data for g_i in grads)
+
 
 class Function:
     """Base class of user-defined differentiable ops (PyTorch's ``autograd.Function`` contract)."""

@@ -15,7 +15,7 @@ import itertools
 
 import numpy as np
 
-from ..backends import of_array
+from ..backends import _by_array_type as _backend_by_array_type, of_array
 from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError
 from . import grad_mode
 
@@ -33,6 +33,14 @@ saved_tensor_hooks: list = []
 # activation from a saved input batch without a reference cycle.
 packing = {"node": None, "is_output": False}
 anomaly = {"enabled": False}
+_Tensor = None  # gradflow.tensor registers its Tensor class here (it sits above this layer)
+
+# Note: [rules on raw arrays]
+# VJP rules are written once, in gradflow ops. With create_graph=True they get Tensors and
+# record the backward graph. A first-order backward sets raw_rules: rules then get raw arrays
+# (ctx.saved too), ``x * y`` is the array module's own operator, and a primitive called on arrays
+# computes its forward and returns the array, with no Tensor, Node or check in between.
+raw_rules = False
 # Forward mode: forward_ad.dual_level() sets this to its tangent hook, called as
 # jvp_hook(op, inputs, params, out) after each op; None (one global check) outside a level.
 jvp_hook = None
@@ -49,9 +57,12 @@ class Node:
         self.op = op
         self.params = params
         self.shapes = shapes
-        self.needs_input_grad = tuple(t.requires_grad for t in inputs)
-        self.next = tuple(t.grad_fn if t.grad_fn is not None else (t if t.requires_grad else None)
-                          for t in inputs)
+        needs, edges = [], []
+        for t in inputs:
+            needs.append(t._requires_grad)
+            edges.append(t.grad_fn if t.grad_fn is not None else (t if t._requires_grad else None))
+        self.needs_input_grad = tuple(needs)
+        self.next = tuple(edges)
         self.seq = next(_sequence)
         self.pre_hooks = None
         self.retained = None
@@ -100,10 +111,12 @@ class Node:
                 f"backward through {self.op.name!r} a second time: its saved tensors were freed after "
                 "the first backward. Pass retain_graph=True to the first backward() if you need to "
                 "backward through the graph again.")
-        from ..tensor import Tensor
-
+        Tensor = _Tensor
         if self.unpackers is None:
-            return tuple(Tensor(v.data, True, self) if type(v) is _Output else v for v in self.saved_raw)
+            if raw_rules:
+                return tuple([v.data if type(v) is _Output or isinstance(v, Tensor) else v
+                              for v in self.saved_raw])
+            return tuple([Tensor(v.data, True, self) if type(v) is _Output else v for v in self.saved_raw])
         unpacked = []
         for v in self.saved_raw:
             if type(v) is _PackedOutput:
@@ -112,6 +125,8 @@ class Node:
                 unpacked.append(self._unpack(v.value))
             else:
                 unpacked.append(v)
+        if raw_rules:
+            return tuple([v.data if isinstance(v, Tensor) else v for v in unpacked])
         return tuple(unpacked)
 
     def _unpack(self, value):
@@ -168,50 +183,76 @@ class _PackedOutput(_Packed):
 
 def _coerce(value, like):
     """A Python scalar / array-like operand as a constant Tensor on ``like``'s device and dtype."""
-    from ..tensor import Tensor, constant_like
+    from ..tensor import constant_like
 
-    if isinstance(value, Tensor):
+    if isinstance(value, _Tensor):
         return value
     return constant_like(value, like)
 
 
 def _check_operands(op, arrays):
+    """Same device for all operands and, for ops that need it, one floating dtype."""
     first = type(arrays[0])
-    for array in arrays[1:]:
+    for array in arrays:
         if type(array) is not first:
-            if all(isinstance(a, (np.ndarray, np.generic)) for a in arrays):
-                # NumPy scalars from 0-d arithmetic inside a rule: same device, just re-wrap.
-                arrays = tuple(np.asarray(a) for a in arrays)
-                break
-            from ..backends import device_of_array
-
-            devices = ", ".join(str(device_of_array(a)) for a in arrays)
-            raise DeviceError(f"{op.name}: operands are on different devices ({devices}); "
-                              "move them to one device with .to(device) first")
-    if op.same_dtype and len(arrays) > 1:
-        dtypes = {a.dtype for a in arrays if a.dtype.kind == "f"}
-        if len(dtypes) > 1:
-            names = ", ".join(str(a.dtype) for a in arrays)
-            raise DTypeError(f"{op.name}: operands have different floating dtypes ({names}); "
-                             "convert one with .to(dtype) so no precision is silently gained or lost")
+            return _check_operands(op, _mixed_operands(op, arrays))
+    if op.same_dtype:
+        dtype = arrays[0].dtype
+        for array in arrays:
+            if array.dtype is not dtype and array.dtype != dtype:
+                _check_float_dtypes(op, arrays)
     return arrays
 
 
+def _mixed_operands(op, arrays):
+    if all(isinstance(a, (np.ndarray, np.generic)) for a in arrays):
+        # NumPy scalars from 0-d arithmetic inside a rule: same device, just re-wrap.
+        return tuple(np.asarray(a) for a in arrays)
+    from ..backends import device_of_array
+
+    devices = ", ".join(str(device_of_array(a)) for a in arrays)
+    raise DeviceError(f"{op.name}: operands are on different devices ({devices}); "
+                      "move them to one device with .to(device) first")
+
+
+def _check_float_dtypes(op, arrays):
+    dtypes = {a.dtype for a in arrays if a.dtype.kind == "f"}
+    if len(dtypes) > 1:
+        names = ", ".join(str(a.dtype) for a in arrays)
+        raise DTypeError(f"{op.name}: operands have different floating dtypes ({names}); "
+                         "convert one with .to(dtype) so no precision is silently gained or lost")
+
+
+def _coerce_inputs(inputs):
+    tensors = [u for u in inputs if isinstance(u, _Tensor)]
+    # A scalar takes its dtype from a floating operand: where(mask, x, 0.0) stays float32.
+    like = next((u for u in tensors if u.data.dtype.kind == "f"), tensors[0] if tensors else None)
+    return tuple(_coerce(u, like) for u in inputs)
+
+
+# Note: [apply is the hot path]
+# Every forward op and every op inside a first-order backward runs through apply, so it avoids
+# generator expressions, properties and imports: a chain of tiny ops is dominated by this code.
 def apply(op, inputs, params):
     """Run ``op`` forward on ``inputs`` (Tensors or scalars) and record a Node when grad is needed."""
-    from ..tensor import Tensor
-
+    Tensor = _Tensor
     for t in inputs:
         if not isinstance(t, Tensor):
-            tensors = [u for u in inputs if isinstance(u, Tensor)]
-            # A scalar takes its dtype from a floating operand: where(mask, x, 0.0) stays float32.
-            like = next((u for u in tensors if u.data.dtype.kind == "f"), tensors[0] if tensors else None)
-            inputs = tuple(_coerce(u, like) for u in inputs)
+            if raw_rules and not any(isinstance(u, Tensor) for u in inputs):
+                return _apply_raw(op, inputs, params)
+            inputs = _coerce_inputs(inputs)
             break
-    arrays = tuple(t.data for t in inputs)
-    if len(arrays) > 1:
-        arrays = _check_operands(op, arrays)
-    backend = of_array(arrays[0])
+    if len(inputs) == 1:
+        arrays = (inputs[0].data,)
+        requires = inputs[0]._requires_grad
+    else:
+        arrays = _check_operands(op, tuple([t.data for t in inputs]))
+        requires = False
+        for t in inputs:
+            if t._requires_grad:
+                requires = True
+                break
+    backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
     result = op.forward(backend, *arrays, **params)
     extras = ()
     if op.n_extras:
@@ -220,12 +261,12 @@ def apply(op, inputs, params):
         result = backend.xp.asarray(result)
     if anomaly["enabled"]:
         check_finite(op.name, result, "forward output")
-    if not (grad_mode.is_grad_enabled() and any(t.requires_grad for t in inputs)):
+    if not requires or not grad_mode._state.enabled:
         out = Tensor(result)
         if jvp_hook is not None:  # forward mode: see forward_ad's note [the hook in apply]
             jvp_hook(op, inputs, params, out)
         return out
-    node = Node(op, inputs, params, tuple(a.shape for a in arrays), result)
+    node = Node(op, inputs, params, tuple([a.shape for a in arrays]), result)
     out = Tensor(result, True, node)
     if op.save or extras:
         needs, when = node.needs_input_grad, op.save_when
@@ -235,6 +276,15 @@ def apply(op, inputs, params):
     if jvp_hook is not None:
         jvp_hook(op, inputs, params, out)
     return out
+
+
+def _apply_raw(op, arrays, params):
+    first = next(a for a in arrays if hasattr(a, "shape"))
+    backend = _backend_by_array_type.get(type(first)) or of_array(first)
+    result = op.forward(backend, *arrays, **params)
+    if op.n_extras:
+        result = result[0]
+    return result if type(result) is backend.array_type else backend.xp.asarray(result)
 
 
 def check_finite(op_name, array, what):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 
+from ..autograd import node as _node
 from ..autograd.node import OUT, apply
 from ..backends import as_array
 from ..errors import BackwardError
@@ -70,11 +71,16 @@ class Op:
         return rule
 
     def backward(self, node, g, create_graph):
-        from ..tensor import Tensor
+        """Backward on Tensors, recorded (the engine uses it when create_graph is True)."""
+        if self.vjp_rule is None:
+            raise BackwardError(f"op {self.name!r} has no gradient")
+        grads = self.vjp_rule(node, g)
+        return grads if type(grads) is tuple else (grads,)
 
-        if self.fast_vjp_rule is not None and not create_graph:
-            grads = self.fast_vjp_rule(node, g.data)
-            return tuple(None if a is None else Tensor(as_array(a)) for a in grads)
+    def backward_arrays(self, node, g):
+        """First-order backward on raw arrays: the fast rule, else the VJP rule run on arrays."""
+        if self.fast_vjp_rule is not None:
+            return self.fast_vjp_rule(node, g)
         if self.vjp_rule is None:
             raise BackwardError(f"op {self.name!r} has no gradient")
         grads = self.vjp_rule(node, g)
@@ -82,10 +88,16 @@ class Op:
 
 
 def constant(array):
-    """A gradient-free Tensor around an array computed inside a rule (a mask, a share)."""
-    from ..tensor import Tensor
+    """A gradient-free operand computed inside a rule (a mask, a share): a Tensor, or the array
+    itself while a first-order backward runs its rules on raw arrays."""
+    if _node.raw_rules:
+        return array
+    return _node._Tensor(as_array(array))
 
-    return Tensor(as_array(array))
+
+def data_of(value):
+    """The array behind a rule's operand, whether the rule got Tensors or raw arrays."""
+    return value.data if isinstance(value, _node._Tensor) else value
 
 
 def primitive(name, save=(), save_when=None, extras=0, same_dtype=False):

@@ -126,3 +126,12 @@ def test_graph_command_writes_the_textbook_picture(tmp_path, capsys):
     labels, _, _ = parse(out.read_text())
     assert {"x", "W1", "z", "h", "W2", "o", "y", "L", "s", "J"} <= {first_line(l) for l in labels.values()}
     assert cli_main(["graph", "--out", str(out), "--activation", "nonsense"]) == 2
+
+
+def test_a_memory_tracker_draws_the_graph_it_saw_with_its_models_names():
+    model = gf.nn.MLP([3, 4, 2])
+    with gf.memory.track(model) as tracker:
+        gf.nn.functional.cross_entropy(model(gf.ones(2, 3)), gf.tensor([0, 1]))
+        labels, shapes, _ = parse(viz.to_dot(tracker))
+    assert {"0.weight", "2.weight"} <= {first_line(l) for l in labels.values()}
+    assert "relu" in {first_line(l) for i, l in labels.items() if shapes[i] == "ellipse"}
