@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 
+from ..backends import of_array
 from ..backends.numpy_kernels import ACTIVATION_SAVES
 from .elementwise import erf, exp
-from .registry import Op, constant, primitive
+from .registry import Op, constant, data_of, primitive
 
 _SQRT_HALF = math.sqrt(0.5)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -25,12 +26,12 @@ def _mask(condition, dtype):
 
 def _leaky_slope(x, alpha):
     # A constant: the slope is piecewise constant, so its own derivative is zero.
-    return constant((x.data > 0) * x.dtype.type(1 - alpha) + x.dtype.type(alpha))
+    return constant((data_of(x) > 0) * x.dtype.type(1 - alpha) + x.dtype.type(alpha))
 
 
 # φ'(saved) in gradflow ops, so that it can be differentiated again.
 DERIVATIVES = {
-    "relu": lambda out, alpha: _mask(out.data > 0, out.dtype),
+    "relu": lambda out, alpha: _mask(data_of(out) > 0, out.dtype),
     "leaky_relu": _leaky_slope,
     "sigmoid": lambda out, alpha: out * (1 - out),
     "tanh": lambda out, alpha: 1 - out * out,
@@ -68,10 +69,8 @@ def _make(name) -> Op:
 
     @op.fast_vjp
     def fast_vjp(ctx, g):
-        from ..backends import of_array
-
         (saved,) = ctx.saved
-        return (of_array(g).kernels.act_backward(name, g, saved.data, ctx.params.get("alpha", 0.01)),)
+        return (of_array(g).kernels.act_backward(name, g, saved, ctx.params.get("alpha", 0.01)),)
 
     @op.jvp
     def jvp(ctx, t):

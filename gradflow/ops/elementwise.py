@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
+from ..backends import of_array
 from ..tensor import Tensor
-from .registry import constant, primitive
+from .registry import constant, data_of, primitive
 from .shape import jvp_total, sum_to
 
 
@@ -105,7 +106,8 @@ def _pow_vjp(ctx, g):
     # d(x^y)/dy = x^y log x; where x == 0 the limit x^y log x is 0 for y > 0.
     gy = None
     if needs[1]:
-        safe_log = log(where(x.data > 0, x, _constant(x.data * 0 + 1)))
+        x_data = data_of(x)
+        safe_log = log(where(x_data > 0, x, _constant(x_data * 0 + 1)))
         gy = sum_to(g * out * safe_log, ctx.shapes[1])
     return gx, gy
 
@@ -192,7 +194,7 @@ def abs(backend, x):
 @abs.vjp
 def _abs_vjp(ctx, g):
     (x,) = ctx.saved
-    return g * _constant(backend_sign(x.data))
+    return g * _constant(backend_sign(data_of(x)))
 
 
 @abs.jvp
@@ -201,8 +203,6 @@ def _abs_jvp(ctx, t):
 
 
 def backend_sign(array):
-    from ..backends import of_array
-
     return of_array(array).xp.sign(array)
 
 
@@ -237,8 +237,8 @@ def maximum(backend, x, y):
 @maximum.vjp
 def _maximum_vjp(ctx, g):
     # The max gate routes the gradient to the larger input.
-    x, y = ctx.saved
-    return _select_vjp(ctx, g, x.data > y.data, x.data == y.data)
+    x, y = map(data_of, ctx.saved)
+    return _select_vjp(ctx, g, x > y, x == y)
 
 
 @maximum.jvp
@@ -254,8 +254,8 @@ def minimum(backend, x, y):
 
 @minimum.vjp
 def _minimum_vjp(ctx, g):
-    x, y = ctx.saved
-    return _select_vjp(ctx, g, x.data < y.data, x.data == y.data)
+    x, y = map(data_of, ctx.saved)
+    return _select_vjp(ctx, g, x < y, x == y)
 
 
 @minimum.jvp
@@ -265,10 +265,8 @@ def _minimum_jvp(ctx, tx, ty):
 
 
 def _select_vjp(ctx, g, x_wins, tie):
-    from ..backends import of_array
-
     xp = of_array(x_wins).xp
-    dtype = g.data.dtype
+    dtype = g.dtype
     to_x = _tie_split(xp, x_wins, tie, dtype)
     needs = ctx.needs_input_grad
     return (sum_to(g * _constant(to_x), ctx.shapes[0]) if needs[0] else None,
@@ -295,14 +293,14 @@ def clip(x, min=None, max=None):
 
 @_clip.vjp
 def _clip_vjp(ctx, g):
-    (x,) = ctx.saved
+    x = data_of(ctx.saved[0])
     lo, hi = ctx.params.get("min"), ctx.params.get("max")
-    inside = x.data == x.data
+    inside = x == x
     if lo is not None:
-        inside = inside & (x.data >= lo)
+        inside = inside & (x >= lo)
     if hi is not None:
-        inside = inside & (x.data <= hi)
-    return g * _constant(inside.astype(g.data.dtype))
+        inside = inside & (x <= hi)
+    return g * _constant(inside.astype(g.dtype))
 
 
 @_clip.jvp
@@ -330,9 +328,7 @@ def where_op(backend, condition, x, y):
 @where_op.vjp
 def _where_op_vjp(ctx, g):
     (condition,) = ctx.saved
-    from ..backends import of_array
-
-    zero = _constant(of_array(g.data).xp.zeros((), dtype=g.data.dtype))
+    zero = _constant(of_array(data_of(g)).xp.zeros((), dtype=g.dtype))
     needs = ctx.needs_input_grad
     return (None,
             sum_to(where_op(condition, g, zero), ctx.shapes[1]) if needs[1] else None,
@@ -343,8 +339,6 @@ def _where_op_vjp(ctx, g):
 def _where_op_jvp(ctx, t_condition, tx, ty):
     if tx is None and ty is None:
         return None
-    from ..backends import of_array
-
     like = tx if tx is not None else ty
     zero = _constant(of_array(like.data).xp.zeros((), dtype=like.data.dtype))
     return where_op(ctx.inputs[0], zero if tx is None else tx, zero if ty is None else ty)

@@ -9,7 +9,7 @@ import builtins
 from ..errors import ShapeError
 from ..tensor import Tensor, _axis_alias, _keepdims_alias
 from .shape import broadcast_to, reshape
-from .registry import constant, primitive
+from .registry import constant, data_of, primitive
 
 
 def _normalize_axis(axis, ndim, shape):
@@ -103,13 +103,13 @@ def _amin(backend, x, axis, keepdims):
 
 def _extremum_vjp(ctx, g):
     # Ties share the gradient equally (so the rule is a valid subgradient of max).
-    x, out = ctx.saved
+    x, out = map(data_of, ctx.saved)
     shape = ctx.shapes[0]
     axis = ctx.params["axis"]
     kept = _kept_shape(shape, axis)
-    hits = x.data == out.data.reshape(kept)
+    hits = x == out.reshape(kept)
     share = hits / hits.sum(axis=axis, keepdims=True)
-    return broadcast_to(reshape(g, kept), shape) * constant(share.astype(g.data.dtype, copy=False))
+    return broadcast_to(reshape(g, kept), shape) * constant(share.astype(g.dtype, copy=False))
 
 
 _amax.vjp(_extremum_vjp)

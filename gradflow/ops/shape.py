@@ -10,8 +10,9 @@ import builtins
 
 import numpy as np
 
+from ..backends import of_array
 from ..errors import ShapeError
-from ..tensor import Tensor
+from ..tensor import Tensor, _axis_alias
 from .registry import primitive
 
 
@@ -38,7 +39,7 @@ def _sum_to(backend, x, shape):
 def sum_to(x, shape):
     """Sum ``x`` over the axes broadcasting added, giving ``shape`` (identity when shapes agree)."""
     shape = tuple(shape)
-    if tuple(x.data.shape) == shape:
+    if tuple(x.shape) == shape:
         return x
     return _sum_to(x, shape=shape)
 
@@ -74,7 +75,7 @@ def _broadcast_to_jvp(ctx, t):
 def broadcast_to(x, shape):
     """NumPy's broadcast_to: a read-only view of ``x`` with ``shape``."""
     shape = tuple(shape)
-    if tuple(x.data.shape) == shape:
+    if tuple(x.shape) == shape:
         return x
     return _broadcast_to(x, shape=shape)
 
@@ -130,7 +131,7 @@ def _shape_args(shape):
 def reshape(x, *shape):
     """NumPy/PyTorch reshape; accepts ``reshape(2, 3)`` and ``reshape((2, 3))`` and one -1."""
     shape = _shape_args(shape)
-    if tuple(x.data.shape) == shape:
+    if tuple(x.shape) == shape:
         return x
     return _reshape(x, shape=shape)
 
@@ -178,8 +179,6 @@ def swapaxes(x, axis1, axis2):
 
 def squeeze(x, axis=None, *, dim=None):
     """Drop size-1 axes (all of them, or the given ones)."""
-    from ..tensor import _axis_alias
-
     axis = _axis_alias(axis, dim)
     shape = x.shape
     if axis is None:
@@ -193,8 +192,6 @@ def squeeze(x, axis=None, *, dim=None):
 
 def unsqueeze(x, axis=None, *, dim=None):
     """Insert a size-1 axis at ``axis`` (NumPy's expand_dims)."""
-    from ..tensor import _axis_alias
-
     axis = _axis_alias(axis, dim)
     ndim = x.ndim + 1
     if not -ndim <= axis < ndim:
@@ -257,8 +254,6 @@ def _getitem_jvp(ctx, t):
 
 def getitem(x, index):
     """``x[index]`` with NumPy semantics; integer-array indices scatter-add in backward."""
-    from ..backends import of_array
-
     index, basic = _normalize_index(index, of_array(x.data))
     return _getitem(x, index=index, basic=basic)
 
@@ -305,8 +300,6 @@ def _concatenate_vjp(ctx, g):
 @_concatenate.jvp
 def _concatenate_jvp(ctx, *tangents):
     # An input without a tangent contributes zeros to its slice of the output tangent.
-    from ..backends import of_array
-
     xp = of_array(ctx.out.data).xp
     return _concatenate(*(Tensor(xp.zeros(shape, dtype=ctx.out.dtype)) if t is None else t
                           for shape, t in zip(ctx.shapes, tangents)), axis=ctx.params["axis"])
@@ -314,8 +307,6 @@ def _concatenate_jvp(ctx, *tangents):
 
 def concatenate(tensors, axis=0, *, dim=None):
     """Join tensors along an existing axis (NumPy's concatenate, PyTorch's cat)."""
-    from ..tensor import _axis_alias
-
     axis = _axis_alias(None if dim is not None else axis, dim)
     tensors = tuple(tensors)
     if not tensors:
@@ -334,8 +325,6 @@ cat = concatenate
 
 def stack(tensors, axis=0, *, dim=None):
     """Join tensors along a new axis."""
-    from ..tensor import _axis_alias
-
     axis = _axis_alias(None if dim is not None else axis, dim)
     tensors = tuple(tensors)
     shapes = {t.shape for t in tensors}

@@ -83,7 +83,7 @@ def _cross_entropy_fast_vjp(ctx, g):
 
     logits, labels = ctx.saved
     scale = g * g.dtype.type(1.0 / logits.shape[0]) if ctx.params["reduction"] == "mean" else g
-    return of_array(g).kernels.softmax_xent_backward(logits.data, labels.data, scale), None
+    return of_array(g).kernels.softmax_xent_backward(logits, labels, scale), None
 
 
 @_cross_entropy.vjp
