@@ -44,6 +44,9 @@ def register(subparsers):
     train.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) after every epoch")
     train.add_argument("--resume", metavar="PATH", help="continue training from a checkpoint")
     train.add_argument("--no-progress", action="store_true", help="hide the per-epoch progress bar")
+    from ..distributed.cli import add_arguments as add_distributed_arguments
+
+    add_distributed_arguments(train)  # --distributed
     train.set_defaults(func=run_train)
 
     evaluate = subparsers.add_parser("eval", help="report a checkpoint's accuracy on its dataset")
@@ -113,23 +116,19 @@ def _fit_checkpoint(checkpoint, dataset, path):
 
 # ----- the memory column ------------------------------------------------------------------------------
 def retained_activation_memory(step):
-    """Bytes of activations the graph keeps for backward during ``step()`` (one forward), or None.
+    """Run ``step()`` (one forward) and return ``(its result, activation bytes it retains or None)``.
 
-    The hook for the memory tracker: when ``gradflow.memory`` provides ``track()`` (a context
-    manager whose object reports ``retained_activation_bytes``, a number or a method), one
-    training step per epoch runs inside it. Without the tracker the table shows "-".
+    The hook for the memory tracker: when ``gradflow.memory.track`` exists, the step runs inside
+    it and the column shows the tracker's ``retained_bytes`` — the activations the graph keeps
+    for backward, read before backward frees them. Without the tracker the table shows "-".
     """
     try:
-        from .. import memory
+        from ..memory import track
     except ImportError:
-        return step(), None
-    track = getattr(memory, "track", None)
-    if track is None:
         return step(), None
     with track() as tracker:
         result = step()
-        retained = getattr(tracker, "retained_activation_bytes", None)
-        retained = retained() if callable(retained) else retained
+        retained = getattr(tracker, "retained_bytes", None)
     return result, retained
 
 
@@ -215,6 +214,10 @@ def run_train(args):
                             seed=args.seed, device=device)
     for _ in range(start_epoch):
         batches._rng.permutation(batches.n)
+    if args.distributed:  # data-parallel under mpirun: see gradflow/distributed/cli.py
+        from ..distributed.cli import distribute
+
+        optimizer, batches = distribute(args, model, optimizer, batches)
 
     print(f"gradflow train: {dataset!r} on {device}; model {type(model).__name__}{sizes} {activation}, "
           f"{sum(p.numel() for p in model.parameters())} parameters; {type(optimizer).__name__} "

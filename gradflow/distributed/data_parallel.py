@@ -107,7 +107,8 @@ class DistributedOptimizer:
     """Wraps an optimizer so ``step()`` first averages the gradients over all ranks.
 
     ``step(scale=w)`` weights this rank's gradients by ``w`` before the average (``shard_batches``
-    gives the weight when the last global batch splits unevenly). Everything else is delegated.
+    gives the weight when the last global batch splits unevenly); without it ``self.scale`` is
+    used, which a batch iterator can set per step. Everything else is delegated.
     """
 
     def __init__(self, optimizer, params=None):
@@ -115,8 +116,10 @@ class DistributedOptimizer:
         self.optimizer = optimizer
         self.params = list(params) if params is not None else _optimizer_params(optimizer)
         self.bytes_reduced = 0
+        self.scale = None
 
     def synchronize(self, scale=None):
+        scale = self.scale if scale is None else scale
         self.bytes_reduced = reduce_gradients(self.params, "mean", scale)
 
     def step(self, *args, scale=None, **kwargs):

@@ -35,9 +35,15 @@ def why_unavailable():
 
 def run_mpi(script, n=2, timeout=60, args=(), env=None):
     """``mpirun -n n python scripts/<script> args``; returns the CompletedProcess (text output)."""
-    full_env = dict(os.environ, GRADFLOW_DEVICE=os.environ.get("GRADFLOW_DEVICE", "cpu"),
-                    PYTHONPATH=str(Path(__file__).resolve().parents[2]), **(env or {}))
-    command = [find_mpirun(), "-n", str(n), sys.executable, str(SCRIPTS / script), *map(str, args)]
+    return run_python([str(SCRIPTS / script), *map(str, args)], n, timeout, env)
+
+
+def run_python(python_args, n=2, timeout=60, env=None):
+    """``mpirun -n n python python_args`` (``n=None``: plain python), one BLAS thread per process."""
+    full_env = dict(os.environ, GRADFLOW_DEVICE=os.environ.get("GRADFLOW_DEVICE", "cpu"), OMP_NUM_THREADS="1",
+                    OPENBLAS_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[2]), **(env or {}))
+    launcher = [] if n is None else [find_mpirun(), "-n", str(n)]
+    command = [*launcher, sys.executable, *map(str, python_args)]
     return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=full_env)
 
 

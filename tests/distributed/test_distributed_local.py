@@ -76,3 +76,15 @@ def test_saved_activation_bytes_counts_each_buffer_once_and_skips_parameters():
     counted = dist.saved_activation_bytes(loss)
     assert counted in (160 + 120, 160 + 120 + 96), counted
     assert dist.saved_activation_bytes(gf.tensor([1.0])) == 0
+
+
+def test_sharded_batches_hand_each_rank_its_piece_and_weight():
+    from gradflow.distributed.cli import ShardedBatches
+
+    optimizer = type("O", (), {"scale": None})()
+    global_batches = [(gf.tensor(np.arange(4.0)),), (gf.tensor(np.arange(3.0)),), (gf.tensor([9.0]),)]
+    seen = []
+    for (piece,) in ShardedBatches(global_batches, 1, 2, optimizer):
+        seen.append((piece.numpy().tolist(), optimizer.scale))
+    # the last global batch has fewer samples than ranks: skipped on every rank
+    assert seen == [([2.0, 3.0], 1.0), ([2.0], pytest.approx(2 / 3))]

@@ -5,9 +5,10 @@ here only checks the exit status and those lines, so a failure shows the ranks' 
 """
 import time
 
+import numpy as np
 import pytest
 
-from mpi_launch import check_ok, run_mpi
+from mpi_launch import check_ok, run_mpi, run_python
 
 pytestmark = pytest.mark.mpirun
 
@@ -40,3 +41,21 @@ def test_a_failing_rank_ends_the_job_instead_of_hanging(mode, message):
     assert elapsed < 30, f"the job took {elapsed:.1f} s to end"
     if message:
         assert message in output, output
+
+
+def test_gradflow_train_distributed_follows_the_single_process_run(tmp_path):
+    common = ["-m", "gradflow", "train", "--epochs", "1", "--hidden", "32", "--optimizer", "sgd", "--seed", "3",
+              "--no-progress"]
+    single = run_python([*common, "--save", tmp_path / "one.npz"], n=None)
+    double = run_python([*common, "--distributed", "--save", tmp_path / "two.npz"], n=2)
+    for result in (single, double):
+        assert result.returncode == 0, result.stdout + result.stderr
+    assert double.stdout.count("final test accuracy") == 1, double.stdout  # rank 0 alone prints
+    assert "distributed: 2 ranks over MPI, global batch 64" in double.stdout
+    accuracy = [r.stdout.split("final test accuracy: ")[1].split()[0] for r in (single, double)]
+    assert accuracy[0] == accuracy[1], (single.stdout, double.stdout)
+    one, two = np.load(tmp_path / "one.npz"), np.load(tmp_path / "two.npz")
+    weights = [k for k in one.files if k.startswith("model/")]
+    assert weights and set(weights) <= set(two.files)
+    for key in weights:  # float32 parameters: equal up to the rounding of a different summation order
+        np.testing.assert_allclose(two[key], one[key], rtol=1e-4, atol=1e-5, err_msg=key)
