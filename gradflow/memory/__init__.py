@@ -13,3 +13,6 @@ from .fit import LinearFit  # noqa: E402
 from .profile import Profile, measure_step, profile  # noqa: E402
 
 __all__ += ["LinearFit", "Profile", "measure_step", "profile"]
+from .plan import Plan, plan  # noqa: E402
+
+__all__ += ["Plan", "plan"]
