@@ -212,8 +212,7 @@ def run_train(args):
     # batches an uninterrupted one would have.
     batches = BatchIterator(x_train, dataset.y_train, batch_size=args.batch_size, shuffle=True,
                             seed=args.seed, device=device)
-    for _ in range(start_epoch):
-        batches._rng.permutation(batches.n)
+    batches.skip_epochs(start_epoch)
     if args.distributed:  # data-parallel under mpirun: see gradflow/distributed/cli.py
         from ..distributed.cli import distribute
 

@@ -60,6 +60,12 @@ class BatchIterator:
     def __len__(self):
         return self.n // self.batch_size if self.drop_last else math.ceil(self.n / self.batch_size)
 
+    def skip_epochs(self, count):
+        """Advance the shuffling as if ``count`` passes had run (a resumed run sees the same batches)."""
+        if self.shuffle:
+            for _ in range(count):
+                self._rng.permutation(self.n)
+
     def __iter__(self):
         order = self._rng.permutation(self.n) if self.shuffle else None
         backend = for_device(self.device)

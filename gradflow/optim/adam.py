@@ -10,7 +10,7 @@ class Adam(Optimizer):
 
     ``weight_decay`` here is L2 (added to the gradient); use AdamW for decoupled decay.
 
-    >>> import gradflow as gf
+    >>> import gradflow as gf, gradflow.optim
     >>> w = gf.nn.Parameter(gf.ones(2))
     >>> opt = gf.optim.Adam([w], lr=0.1)
     >>> (w * w).sum().backward(); opt.step()

@@ -11,7 +11,7 @@ class SGD(Optimizer):
     ``weight_decay`` λ adds ``λp`` to the gradient, the same update as putting the textbook's
     ``λ/2 Σ‖W‖²`` (``nn.functional.l2_penalty``) into the loss.
 
-    >>> import gradflow as gf
+    >>> import gradflow as gf, gradflow.optim
     >>> w = gf.nn.Parameter(gf.ones(2))
     >>> opt = gf.optim.SGD([w], lr=0.1, momentum=0.9)
     >>> (w * w).sum().backward(); opt.step()
