@@ -68,14 +68,19 @@ def test_world_of_one_collectives_are_identities_and_training_wraps():
     assert optimizer.bytes_reduced == 3 * 8
 
 
-def test_saved_activation_bytes_counts_each_buffer_once_and_skips_parameters():
-    w = gf.tensor(np.ones((3, 4)), requires_grad=True)
-    x = gf.tensor(np.ones((5, 4)))
-    hidden = gf.relu(x @ w.transpose())  # matmul saves x (160 B) and a copy or view of w; relu its output (120 B)
-    loss = (hidden * hidden).sum()      # mul saves hidden twice: one buffer
-    counted = dist.saved_activation_bytes(loss)
-    assert counted in (160 + 120, 160 + 120 + 96), counted
-    assert dist.saved_activation_bytes(gf.tensor([1.0])) == 0
+def test_activation_memory_per_rank_plans_a_split_in_one_process():
+    rng = np.random.default_rng(0)
+    w = gf.tensor(rng.standard_normal((8, 6)), requires_grad=True)
+    model = lambda x: gf.tanh(x @ w.transpose())  # noqa: E731
+    loss_fn = lambda out, y: ((out - y) ** 2).mean()  # noqa: E731
+    x, y = rng.standard_normal((10, 6)), rng.standard_normal((10, 8))
+    whole = dist.activation_memory_per_rank(model, loss_fn, x, y, world=1)[0]
+    split = dist.activation_memory_per_rank(model, loss_fn, x, y, world=2)
+    assert [s["batch"] for s in split] == [5, 5] and whole["batch"] == 10
+    assert whole["activation_bytes"] > 0
+    for share in split:  # activations scale with the batch; saved inputs also hold scalar constants
+        assert share["activation_bytes"] * 2 == whole["activation_bytes"]
+        assert whole["saved_input_bytes"] / 2 < share["saved_input_bytes"] < whole["saved_input_bytes"]
 
 
 def test_sharded_batches_hand_each_rank_its_piece_and_weight():
