@@ -114,6 +114,8 @@ OP_CASES = [
     OpCase("matmul_vec_vec", lambda x, y: x @ y, ((4,), (4,)), np.matmul),
     # nn functions
     OpCase("linear", lambda x, w, b: F.linear(x, w, b), ((5, 3), (4, 3), (4,)), lambda x, w, b: x @ w.T + b),
+    OpCase("linear_no_bias_batched", lambda x, w: F.linear(x, w), ((2, 5, 3), (4, 3)), lambda x, w: x @ w.T),
+    OpCase("sum_of_squares", gf.sum_of_squares, ((3, 4),), lambda x: (x * x).sum()),
     OpCase("softmax", lambda x: F.softmax(x, axis=1), ((3, 4),), lambda x: _softmax(x, 1)),
     OpCase("log_softmax", lambda x: F.log_softmax(x, dim=0), ((3, 4),), lambda x: np.log(_softmax(x, 0))),
     OpCase("cross_entropy", lambda x: F.cross_entropy(x, gf.tensor(LABELS)), ((4, 3),),

@@ -307,3 +307,17 @@ def test_first_layer_matmul_does_not_keep_its_weight():
     node = (x @ w).grad_fn
     kept = [v for v in node.saved_raw if v is not None]
     assert len(kept) == 1 and kept[0] is x
+
+
+def test_linear_keeps_the_batch_not_the_weight_and_skips_the_input_gradient():
+    import gradflow.nn.functional as F
+
+    x = gf.ones(4, 3)
+    w = gf.tensor(np.full((2, 3), 0.5, np.float32), requires_grad=True)
+    b = gf.tensor(np.zeros(2, np.float32), requires_grad=True)
+    y = F.linear(x, w, b)
+    kept = [v for v in y.grad_fn.saved_raw if v is not None]
+    assert len(kept) == 1 and kept[0] is x
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 3), 4.0))
+    np.testing.assert_array_equal(b.grad.numpy(), [4.0, 4.0])

@@ -8,8 +8,9 @@ from __future__ import annotations
 from .. import creation
 from ..autograd.grad_mode import is_grad_enabled  # noqa: F401  (re-exported for layers)
 from ..errors import ShapeError
-from ..ops import (cross_entropy, gelu, leaky_relu, log_softmax, matmul, relu, sigmoid, silu, softmax,
-                   softplus, tanh, transpose)
+from ..ops import (cross_entropy, gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus,
+                   sum_of_squares, tanh)
+from ..ops.linalg import linear as _linear
 from ..tensor import Tensor
 
 __all__ = ["linear", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "softplus", "silu", "softmax",
@@ -23,12 +24,11 @@ def linear(x, weight, bias=None):
     if x.shape[-1] != weight.shape[1]:
         raise ShapeError(f"linear: input has {x.shape[-1]} features (shape {x.shape}) but the weight "
                          f"{weight.shape} expects {weight.shape[1]}")
-    out = matmul(x, transpose(weight))
-    if bias is not None:
-        if bias.shape != (weight.shape[0],):
-            raise ShapeError(f"linear: bias of shape {bias.shape} does not match {weight.shape[0]} outputs")
-        out = out + bias
-    return out
+    if bias is None:
+        return _linear(x, weight)
+    if bias.shape != (weight.shape[0],):
+        raise ShapeError(f"linear: bias of shape {bias.shape} does not match {weight.shape[0]} outputs")
+    return _linear(x, weight, bias)
 
 
 def mse_loss(input, target, reduction="mean"):
@@ -69,6 +69,6 @@ def l2_penalty(params, weight_decay=1.0):
         raise ValueError("l2_penalty needs at least one parameter")
     total = None
     for p in params:
-        term = (p * p).sum()
+        term = sum_of_squares(p)
         total = term if total is None else total + term
     return total * (weight_decay / 2)

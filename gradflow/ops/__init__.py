@@ -9,7 +9,7 @@ from .compare import (eq, equal, ge, greater, greater_equal, gt, isfinite, isnan
                       ne, not_equal, sign)
 from .elementwise import abs, add, clip, div, erf, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub, where
 from .linalg import matmul
-from .reduce import all, amax, amin, any, argmax, argmin, max, mean, min, std, sum, var
+from .reduce import all, amax, amin, any, argmax, argmin, max, mean, min, std, sum, sum_of_squares, var
 from .registry import Op, primitive
 from .shape import (broadcast_to, cast, cat, concatenate, expand, expand_as, expand_dims, flatten, getitem,
                     permute, reshape, squeeze, stack, sum_to, swapaxes, to_device, transpose, unsqueeze, view)

@@ -1,4 +1,4 @@
-"""matmul: NumPy's semantics (batched, broadcast batch axes, 1-D operands promoted and dropped).
+"""matmul and linear. matmul has NumPy's semantics (batched, broadcast batch axes, 1-D operands promoted and dropped).
 
 Its VJPs are ``dX = dY Yᵀ``-style products, never a Jacobian: for ``Z = X W``, ``dX = dZ Wᵀ`` and
 ``dW = Xᵀ dZ``. X is kept only if W needs a gradient and W only if X does, so the first layer of
@@ -7,6 +7,7 @@ a network keeps its input batch but not its weight.
 from __future__ import annotations
 
 from ..errors import ShapeError
+from .reduce import sum
 from .registry import primitive
 from .shape import jvp_total, reshape, sum_to, swapaxes, unsqueeze
 
@@ -56,3 +57,43 @@ def _matmul_jvp(ctx, tx, ty):
     # Product rule; tangents have their primals' shapes, so NumPy's 1-D and batch rules apply as-is.
     x, y = ctx.inputs
     return jvp_total(ctx.out.shape, None if tx is None else matmul(tx, y), None if ty is None else matmul(x, ty))
+
+
+# Note: [linear is a primitive]
+# x Wᵀ + b could be composed from matmul, transpose and add, but as one op its backward
+# computes gW = gᵀx directly in W's (out, in) layout (no transposed copy to add into .grad),
+# gb = Σ g without a broadcast-undoing pass, and the graph has one node instead of three.
+@primitive("linear", save=("x", "weight"), save_when=("weight", "x"), same_dtype=True)
+def linear(backend, x, weight, *bias):
+    out = x @ weight.T
+    if bias:
+        out += bias[0]
+    return out
+
+
+def _rows(a, width):
+    """``a`` as a matrix of ``width`` columns (batch axes folded into rows)."""
+    return a if a.ndim == 2 else reshape(a, (-1, width))
+
+
+@linear.vjp
+def _linear_vjp(ctx, g):
+    x, weight = ctx.saved
+    out_features, in_features = ctx.shapes[1]
+    gx = reshape(g @ weight, ctx.shapes[0]) if weight is not None else None
+    g_rows = _rows(g, out_features)
+    gw = g_rows.T @ _rows(x, in_features) if ctx.needs_input_grad[1] else None
+    if len(ctx.shapes) == 2:
+        return gx, gw
+    gb = sum(g_rows, axis=0) if ctx.needs_input_grad[2] else None
+    return gx, gw, gb
+
+
+@linear.jvp
+def _linear_jvp(ctx, tx, tw, *tb):
+    x, weight = ctx.inputs[0], ctx.inputs[1]
+    terms = [None if tx is None else matmul(tx, swapaxes(weight, -1, -2)),
+             None if tw is None else matmul(x, swapaxes(tw, -1, -2))]
+    if tb:
+        terms.append(tb[0])
+    return jvp_total(ctx.out.shape, *terms)

@@ -167,3 +167,26 @@ def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
 
 def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     return Tensor(x.data.all(axis=_axis_alias(axis, dim), keepdims=bool(_keepdims_alias(keepdims, keepdim))))
+
+
+@primitive("sum_of_squares", save=("x",))
+def _sum_of_squares(backend, x):
+    flat = x.reshape(-1)
+    return backend.xp.dot(flat, flat)
+
+
+@_sum_of_squares.vjp
+def _sum_of_squares_vjp(ctx, g):
+    (x,) = ctx.saved
+    # g is a scalar: scale it first so the full-size pass happens once.
+    return x * (g * 2)
+
+
+@_sum_of_squares.jvp
+def _sum_of_squares_jvp(ctx, t):
+    return _sum(t * ctx.inputs[0], axis=None, keepdims=False) * 2
+
+
+def sum_of_squares(x):
+    """‖x‖² over all elements (one BLAS dot forward; one pass backward): the L2 penalty's core."""
+    return _sum_of_squares(x)
