@@ -1,0 +1,77 @@
+"""gradflow, written the way a user would: ``gradflow.nn.functional`` and ``backward()``.
+
+The SGD update of ``mlp_step`` is the plain ``p -= lr * grad`` under ``no_grad`` so the figure
+measures autograd, not a particular optimizer class.
+"""
+from __future__ import annotations
+
+import gradflow as gf
+import gradflow.nn.functional as F
+
+from ..workloads import LAMBDA, LR, chain_length
+from . import Unsupported
+
+AVAILABLE, MISSING = True, ""
+
+
+def _params(case):
+    return [(gf.tensor(w, requires_grad=True), gf.tensor(b, requires_grad=True))
+            for w, b in case.arrays["layers"]]
+
+
+def mlp_loss(x, labels, layers, lam=LAMBDA):
+    h = x
+    last = len(layers) - 1
+    for i, (w, b) in enumerate(layers):
+        h = F.linear(h, w, b)
+        if i < last:
+            h = F.relu(h)
+    return F.cross_entropy(h, labels) + F.l2_penalty([w for w, _ in layers], lam)
+
+
+def chain(x, y, repeats):
+    t = x
+    for _ in range(repeats):
+        t = (((t * y) + x) * y - x).tanh()
+    return t.sum()
+
+
+def build(case):
+    a = case.arrays
+    if case.workload in ("mlp", "deep", "mlp_step"):
+        x, labels = gf.tensor(a["x"]), gf.tensor(a["labels"])
+        layers = _params(case)
+        flat = [p for layer in layers for p in layer]
+        update = case.workload == "mlp_step"
+
+        def step():
+            for p in flat:
+                p.grad = None
+            mlp_loss(x, labels, layers).backward()
+            if update:
+                with gf.no_grad():
+                    for p in flat:
+                        p.data -= LR * p.grad.data
+        return step
+    if case.workload == "hvp":
+        x, labels = gf.tensor(a["x"]), gf.tensor(a["labels"])
+        layers = _params(case)
+        flat = [p for layer in layers for p in layer]
+        vs = [gf.tensor(v) for pair in a["v"] for v in pair]
+
+        def step():
+            grads = gf.autograd.grad(mlp_loss(x, labels, layers), flat, create_graph=True)
+            dot = sum((g * v).sum() for g, v in zip(grads, vs))
+            return gf.autograd.grad(dot, flat)
+        return step
+    if case.workload.startswith("chain"):
+        x = gf.tensor(a["x"], requires_grad=True)
+        y = gf.tensor(a["y"], requires_grad=True)
+        repeats = chain_length(case.workload) // 5
+
+        def step():
+            x.grad = None
+            y.grad = None
+            chain(x, y, repeats).backward()
+        return step
+    raise Unsupported(case.workload)
