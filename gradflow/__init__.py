@@ -15,10 +15,8 @@ from .errors import (AnomalyError, BackwardError, CUDAUnavailableError, DeviceEr
 from .ops import *  # noqa: F401,F403  (the op table is the public function set)
 from .ops import abs, all, any, max, min, pow, sum  # noqa: F401  (names that shadow builtins)
 from .tensor import Tensor, tensor
-from . import autograd, cuda, nn  # noqa: E402
+from . import autograd, cuda, data, func, memory, nn, optim  # noqa: E402
+from .checkpointing import checkpoint, checkpoint_sequential  # noqa: E402
 
 device = Device
 __version__ = "0.1.0"
-from . import func  # noqa: E402  (function transforms: grad, vjp, jvp, jacrev, jacfwd, hessian, hvp)
-from . import memory  # noqa: E402
-from .checkpointing import checkpoint, checkpoint_sequential  # noqa: E402

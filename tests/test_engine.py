@@ -321,3 +321,57 @@ def test_linear_keeps_the_batch_not_the_weight_and_skips_the_input_gradient():
     y.sum().backward()
     np.testing.assert_array_equal(w.grad.numpy(), np.full((2, 3), 4.0))
     np.testing.assert_array_equal(b.grad.numpy(), [4.0, 4.0])
+
+
+def test_custom_function_carries_forward_mode_tangents():
+    from gradflow.autograd import forward_ad
+
+    class Square(Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * 2.0 * x
+
+    class Opaque(Function):
+        @staticmethod
+        def forward(ctx, x):
+            return gf.tensor(x.data * 2)
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * 2.0
+
+    x = leaf([1.0, 3.0])
+    with forward_ad.dual_level():
+        dual = forward_ad.make_dual(x, gf.tensor([1.0, 1.0], dtype="float64"))
+        _, tangent = forward_ad.unpack_dual(Square.apply(dual))
+        np.testing.assert_array_equal(tangent.numpy(), [2.0, 6.0])
+        with pytest.raises(forward_ad.ForwardADError, match="Opaque.forward"):
+            Opaque.apply(dual)
+
+
+def test_custom_function_frees_its_saved_tensors_after_backward():
+    import weakref
+
+    class Keep(Function):
+        @staticmethod
+        def forward(ctx, x):
+            big = x * 1.0
+            ctx.save_for_backward(big)
+            return x * 2.0
+
+        @staticmethod
+        def backward(ctx, g):
+            (big,) = ctx.saved_tensors
+            return g * 2.0 + big * 0.0
+
+    x = leaf(np.ones(3))
+    y = Keep.apply(x)
+    saved = weakref.ref(y.grad_fn.saved_raw[0])
+    y.sum().backward()
+    assert saved() is None

@@ -103,8 +103,9 @@ class Function:
             out = cls.forward(ctx, *args, **kwargs)
         if not isinstance(out, Tensor):
             raise TypeError(f"{cls.__name__}.forward must return one Tensor, got {type(out).__name__}")
-        out = Tensor(out.data)
+        inner, out = out, Tensor(out.data)
         if not (grad_mode.is_grad_enabled() and any(t.requires_grad for t in tensors)):
+            _carry_tangent(cls.__name__, tensors, inner, out)
             return out
         op = cls.__dict__.get("_gradflow_op")
         if op is None:
@@ -116,8 +117,29 @@ class Function:
         # Saving the output itself would make a cycle; save its array and rewrap it on the node.
         node.save([_Output(out.data) if t is out or (isinstance(t, Tensor) and t.data is out.data) else t
                    for t in ctx._to_save])
+        ctx._to_save = ()  # the node holds them now; a second reference would outlive backward's free
         ctx._node = node
+        _carry_tangent(cls.__name__, tensors, inner, out)
         return out
+
+
+def _carry_tangent(name, inputs, inner, out):
+    """Forward mode through a custom Function: its forward ran gradflow ops, which carried the
+    tangent to ``inner``; hand it to the rewrapped output, or refuse if the forward hid it."""
+    from . import node as node_module
+
+    if node_module.jvp_hook is None:
+        return
+    from . import forward_ad
+
+    if all(forward_ad.tangent_of(t) is None for t in inputs):
+        return
+    tangent = forward_ad.tangent_of(inner)
+    if tangent is None:
+        raise forward_ad.ForwardADError(
+            f"{name}.forward computed its result outside gradflow ops (e.g. on .data), so forward mode "
+            "cannot follow it; write forward with gradflow ops to use it under dual_level()")
+    forward_ad._attach(out, tangent)
 
 
 def once_differentiable(backward):
