@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import dtypes as _dtypes
-from .backends import NUMPY, device_of_array, for_device, of_array, resolve as resolve_device
+from .backends import device_of_array, for_device, of_array, resolve as resolve_device
 from .errors import BackwardError, DTypeError, ShapeError
 
 
@@ -335,9 +335,9 @@ def constant_like(value, like):
 
     ``float32_tensor * 2.0`` stays float32 (a Python scalar does not upcast a tensor).
     """
-    backend = NUMPY if like is None else of_array(like.data)
     if like is None:
         return Tensor(_host_array(value, None))
+    backend = of_array(like.data)
     if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
         dtype = np.result_type(like.data.dtype, value)
         return Tensor(backend.xp.asarray(value, dtype=dtype))

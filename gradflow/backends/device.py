@@ -26,7 +26,8 @@ class Device:
     def __str__(self):
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
-    __repr__ = lambda self: f"device({str(self)!r})"  # noqa: E731
+    def __repr__(self):
+        return f"device({str(self)!r})"
 
     def __eq__(self, other):
         if isinstance(other, str):
