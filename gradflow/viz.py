@@ -330,9 +330,10 @@ def _roots_of(target, parameters):
         return [target], parameters
     if isinstance(target, (list, tuple)):
         return list(target), parameters
-    held = getattr(target, "_held", None)   # gradflow.memory.Tracker: the nodes it saw save
-    if held is not None:
-        nodes = [ref() for ref, _ in held.values() if ref() is not None]
+    # A gradflow.memory.Tracker, recognized by its method: viz sits below memory and cannot import it.
+    live_nodes = getattr(target, "live_nodes", None)
+    if callable(live_nodes):
+        nodes = live_nodes()
         if not nodes:
             raise ValueError("the tracker holds no live graph nodes (was backward already run?)")
         if parameters is None and hasattr(getattr(target, "model", None), "named_parameters"):

@@ -21,11 +21,13 @@ def parse_bytes(text):
 def format_bytes(n):
     """Bytes in binary units, three significant figures: 1.50 MiB."""
     n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{int(n)} B" if unit == "B" else f"{n:.3g} {unit}"
+    if abs(n) < 1024:
+        return f"{int(n)} B"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
         n /= 1024
-    return f"{n:.3g} TiB"
+        # Three significant figures cannot show 999.5-1023.9 without an exponent: use the next unit.
+        if abs(n) < 999.5 or unit == "TiB":
+            return f"{n:.3g} {unit}"
 
 
 def group(buffers, field, kind):

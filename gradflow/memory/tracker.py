@@ -125,6 +125,24 @@ class Tracker:
         return optimizer_state_bytes(self.optimizer)
 
     # ----- reports -------------------------------------------------------------------------------
+    def live_nodes(self):
+        """The graph nodes that saved something while tracking and have not freed it yet, oldest first.
+
+        A node drops out once its backward has run (or its graph is garbage collected), so the
+        list is empty after ``loss.backward()``.
+
+        >>> import gradflow as gf
+        >>> W = gf.randn(8, 4, requires_grad=True)
+        >>> with gf.memory.track() as t:
+        ...     loss = gf.relu(gf.randn(2, 4) @ W.T).sum()
+        >>> [node.op.name for node in t.live_nodes()]
+        ['matmul', 'relu']
+        >>> loss.backward(); t.live_nodes()
+        []
+        """
+        nodes = (ref() for ref, _ in self._held.values())
+        return sorted((node for node in nodes if node is not None), key=lambda node: node.seq)
+
     def live_buffers(self, at="now"):
         """Buffers held now, or (``at="peak"``) at the moment activations peaked."""
         if at == "now":

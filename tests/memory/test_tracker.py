@@ -91,3 +91,16 @@ def test_retain_graph_keeps_buffers_until_the_graph_goes():
     out.backward()
     assert t.retained_bytes == 0
     np.testing.assert_allclose(w.grad.numpy().shape, (16, 16))
+
+
+def test_live_nodes_are_the_savers_not_yet_freed(textbook):
+    x, y = make_batch(4)
+    with M.track() as t:
+        loss = F.cross_entropy(textbook(x), y)
+    nodes = t.live_nodes()
+    names = [n.op.name for n in nodes]            # how linear layers decompose is not pinned
+    assert names.index("relu") < names.index("cross_entropy") == len(names) - 1
+    assert [n.seq for n in nodes] == sorted(n.seq for n in nodes)
+    assert nodes[names.index("relu")].module == "1"   # the MLP's second layer
+    loss.backward()
+    assert t.live_nodes() == []
