@@ -9,12 +9,14 @@ sum of its upstream gradients (the copy gate); leaves get their sum after all no
 from __future__ import annotations
 
 import heapq
+import sys
+import weakref
 
 from ..errors import AnomalyError, BackwardError, DeviceError, DTypeError, GraphFreedError, ShapeError
 from ..backends import as_array, of_array
 from . import grad_mode
 from . import node as node_module
-from .node import Node, anomaly, check_finite
+from .node import ACCUMULATED, Node, anomaly, check_finite
 
 
 def _as_sequence(value):
@@ -78,6 +80,85 @@ def _materialize(array):
     return array
 
 
+# Note: [accumulating into .grad]
+# An op with a fast_vjp_into rule (linear's weight) can add its gradient straight into a leaf's
+# existing .grad array (gemm with beta = 1) instead of allocating it and then a sum. Doing so
+# must not be visible anywhere else, so the engine offers a .grad array only when
+# - it allocated that array itself, as the sum of an earlier .grad and a new gradient (_owned):
+#   never an array the user assigned, a gradient that passed through from a root or a hook, or
+#   a view into someone's packed buffer;
+# - nothing but the .grad Tensor refers to it: no one kept the Tensor (old = p.grad), its array
+#   or a view of it (reference counts, calibrated below against a private probe);
+# - the backward is first order, writes .grad at all (not grad(), and the leaf is in inputs=),
+#   the leaf has no hooks (they must see the whole gradient first) and anomaly mode is off.
+# The sum is then (old + g1) + g2 rather than old + (g1 + g2): the same to rounding. One
+# difference remains: a backward that raises midway may already have added to a .grad.
+# id(.grad Tensor) -> (a weak reference to it, the array the engine allocated for it). Keyed by
+# id because Tensor's == is elementwise; the entry goes when the Tensor does.
+_owned: dict = {}
+
+
+def _own(grad):
+    key = id(grad)
+    _owned[key] = (weakref.ref(grad, lambda _, key=key: _owned.pop(key, None)), grad.data)
+
+
+def _is_owned(grad):
+    entry = _owned.get(id(grad))
+    return entry is not None and entry[0]() is grad and entry[1] is grad.data
+
+
+def _reference_counts(leaf):
+    grad = leaf._grad
+    data = grad.data
+    return sys.getrefcount(grad), sys.getrefcount(data)
+
+
+def _calibrate():
+    """The counts _reference_counts sees when only the leaf, its grad and _owned hold them."""
+    import numpy as np
+
+    class Probe:
+        __slots__ = ("_grad", "data", "__weakref__")
+
+    leaf = Probe()
+    leaf._grad = Probe()
+    leaf._grad.data = np.zeros(1)
+    _own(leaf._grad)
+    counts = _reference_counts(leaf)  # no local name holds the grad or its array here
+    del leaf._grad  # its weak reference's callback removes the entry
+    return counts
+
+
+_PRIVATE_COUNTS = _calibrate()
+
+
+def _private_grad(leaf):
+    """``leaf``'s .grad array when the engine may add into it in place (see the note), else None."""
+    grad = leaf._grad
+    if grad is None or grad._requires_grad or not _is_owned(grad):
+        return None
+    if getattr(grad.data, "base", None) is not None:
+        return None
+    del grad  # counted as _calibrate counts: no local name may hold the grad or its array
+    grad_refs, data_refs = _reference_counts(leaf)
+    if grad_refs > _PRIVATE_COUNTS[0] or data_refs > _PRIVATE_COUNTS[1]:
+        return None
+    return leaf._grad.data
+
+
+def _accumulation_buffer(node, accumulate_into):
+    target = node.next[node.op.accumulate_slot]
+    if not isinstance(target, node_module._Tensor) or target._leaf_hooks or anomaly["enabled"]:
+        return None
+    if accumulate_into is not None and id(target) not in accumulate_into:
+        return None
+    buffer = _private_grad(target)
+    if buffer is None or buffer.shape != node.shapes[node.op.accumulate_slot]:
+        return None
+    return buffer
+
+
 def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_into=None):
     """Propagate ``root_grads`` from ``roots`` to the leaves.
 
@@ -136,14 +217,20 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                     f"backward through {node.op.name!r} a second time: the graph's saved tensors were "
                     "freed by the first backward. Pass retain_graph=True to the first backward() "
                     "(or autograd.grad()) if you need to go through the graph again.")
+            buffer = None
+            if raw and capture is None and getattr(node.op, "accumulate_rule", None) is not None:
+                buffer = _accumulation_buffer(node, accumulate_into)
             try:
-                grads = node.op.backward_arrays(node, g) if raw else node.op.backward(node, g, True)
+                if buffer is not None:
+                    grads = node.op.accumulate_rule(node, g, buffer)
+                else:
+                    grads = node.op.backward_arrays(node, g) if raw else node.op.backward(node, g, True)
             except AnomalyError as exc:
                 raise AnomalyError(f"{node.op.name} backward: {exc}") from None
             if not retain_graph:
                 node.release()
             for index, (target, gi) in enumerate(zip(node.next, grads)):
-                if target is None or gi is None:
+                if target is None or gi is None or gi is ACCUMULATED:
                     continue
                 _check_grad(node, index, gi)
                 send(target, gi)
@@ -162,7 +249,12 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
         if accumulate_into is not None and id(leaf) not in accumulate_into:
             continue
         g = Tensor(_materialize(g)) if raw else g
-        leaf._grad = g if leaf._grad is None else leaf._grad + g
+        if leaf._grad is None:
+            leaf._grad = g
+        else:
+            leaf._grad = leaf._grad + g
+            if raw and not leaf._grad._requires_grad:
+                _own(leaf._grad)  # a fresh sum: the engine's own array
     return captured
 
 

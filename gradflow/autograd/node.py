@@ -15,12 +15,15 @@ import itertools
 
 import numpy as np
 
-from ..backends import _by_array_type as _backend_by_array_type, of_array
+from ..backends import _by_array_type as _backend_by_array_type, dispatch, of_array
 from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError
 from . import grad_mode
 
 _sequence = itertools.count()
 OUT = -1  # in an op's save spec: the op's output
+# Returned by a rule in place of a gradient it has already added into the leaf's .grad
+# (Op.fast_vjp_into; the note [accumulating into .grad] in engine.py).
+ACCUMULATED = type("Accumulated", (), {"__repr__": lambda self: "ACCUMULATED", "__slots__": ()})()
 
 # Observers the memory tracker installs; each gets on_save(node) and on_free(node).
 observers: list = []
@@ -259,6 +262,8 @@ def apply(op, inputs, params):
         result, *extras = result
     if type(result) is not backend.array_type:
         result = backend.xp.asarray(result)
+    if dispatch.active is not None:  # the only cost of counting when off (backends/dispatch.py)
+        dispatch.record_op(op, arrays, result)
     if anomaly["enabled"]:
         check_finite(op.name, result, "forward output")
     if not requires or not grad_mode._state.enabled:
@@ -284,7 +289,11 @@ def _apply_raw(op, arrays, params):
     result = op.forward(backend, *arrays, **params)
     if op.n_extras:
         result = result[0]
-    return result if type(result) is backend.array_type else backend.xp.asarray(result)
+    if type(result) is not backend.array_type:
+        result = backend.xp.asarray(result)
+    if dispatch.active is not None:
+        dispatch.record_op(op, arrays, result)
+    return result
 
 
 def check_finite(op_name, array, what):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import DeviceError
+from . import dispatch
 from .device import CPU, Device, forced_cpu, resolve
 from .cuda_probe import is_available
 
@@ -66,6 +67,7 @@ def cupy_backend() -> Backend:
 
         _cupy_backend = make_backend(Backend)
         _by_array_type[_cupy_backend.xp.ndarray] = _cupy_backend
+        dispatch.instrument(_cupy_backend)  # built inside a counting() block: count it too
     return _cupy_backend
 
 

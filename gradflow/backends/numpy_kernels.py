@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import scipy.linalg.blas
 import scipy.special
 
 ACTIVATION_SAVES = {
@@ -163,7 +164,24 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.9
     param -= (lr / bias_correction1) * exp_avg / denom
 
 
+# BLAS gemm by dtype; others (float16, integers) take the NumPy path below.
+_BLAS_GEMM = {np.dtype(np.float32): scipy.linalg.blas.sgemm, np.dtype(np.float64): scipy.linalg.blas.dgemm}
+
+
 def gemm(a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
+    """out = alpha op(a) op(b) + beta out, in place; with beta = 1 BLAS adds into ``out`` itself,
+    so a weight gradient accumulates into .grad without a temporary (float32/float64)."""
+    blas = _BLAS_GEMM.get(out.dtype)
+    if (blas is not None and a.dtype == b.dtype == out.dtype and a.ndim == b.ndim == out.ndim == 2
+            and out.flags.c_contiguous and out.size and a.size and b.size):
+        # BLAS is column-major: a C-ordered (M, N) ``out`` is the Fortran-ordered (N, M) outᵀ,
+        # so compute outᵀ = op(b)ᵀ op(a)ᵀ, passing each C-ordered operand as its Fortran-ordered
+        # transpose with the caller's flag unchanged. No operand is copied when contiguous.
+        result = blas(alpha, b.T, a.T, beta=beta, c=out.T, trans_a=int(trans_b), trans_b=int(trans_a),
+                      overwrite_c=1)
+        if not np.shares_memory(result, out):  # f2py had to copy ``out``: write the answer back
+            out[...] = result.T
+        return out
     product = (a.T if trans_a else a) @ (b.T if trans_b else b)
     if beta == 0:
         np.multiply(product, alpha, out=out) if alpha != 1 else np.copyto(out, product)

@@ -6,13 +6,24 @@ a network keeps its input batch but not its weight.
 """
 from __future__ import annotations
 
+from ..autograd.node import ACCUMULATED
+from ..backends import of_array
 from ..errors import ShapeError
 from .reduce import sum
 from .registry import primitive
 from .shape import jvp_total, reshape, sum_to, swapaxes, unsqueeze
 
 
-@primitive("matmul", save=("x", "y"), save_when=("y", "x"), same_dtype=True)
+def _matmul_flops(arrays, out):
+    # Each output element is a length-K dot product: K multiplies and K adds.
+    return 2 * out.size * arrays[0].shape[-1]
+
+
+def _linear_flops(arrays, out):
+    return _matmul_flops(arrays, out) + (out.size if len(arrays) == 3 else 0)
+
+
+@primitive("matmul", save=("x", "y"), save_when=("y", "x"), same_dtype=True, flops=_matmul_flops)
 def matmul(backend, x, y):
     if x.ndim == 0 or y.ndim == 0:
         raise ShapeError(f"matmul needs at least 1-D operands, got shapes {tuple(x.shape)} and {tuple(y.shape)}")
@@ -63,7 +74,7 @@ def _matmul_jvp(ctx, tx, ty):
 # x Wᵀ + b could be composed from matmul, transpose and add, but as one op its backward
 # computes gW = gᵀx directly in W's (out, in) layout (no transposed copy to add into .grad),
 # gb = Σ g without a broadcast-undoing pass, and the graph has one node instead of three.
-@primitive("linear", save=("x", "weight"), save_when=("weight", "x"), same_dtype=True)
+@primitive("linear", save=("x", "weight"), save_when=("weight", "x"), same_dtype=True, flops=_linear_flops)
 def linear(backend, x, weight, *bias):
     out = x @ weight.T
     if bias:
@@ -97,3 +108,41 @@ def _linear_jvp(ctx, tx, tw, *tb):
     if tb:
         terms.append(tb[0])
     return jvp_total(ctx.out.shape, *terms)
+
+
+# Note: [linear's weight gradient goes into .grad]
+# The first-order rule runs both products through the kernel table's gemm (cuBLAS on the GPU,
+# BLAS on the CPU), so the dispatch counter sees them. When the engine hands over the weight's
+# existing .grad array, gW = gᵀx is added into it by gemm with beta = 1: no gW temporary and no
+# new .grad buffer. The differentiable rule above stays the definition; tests compare the two.
+def _linear_arrays(ctx, g, weight_grad):
+    x, weight = ctx.saved
+    if g.dtype != ctx.out_dtype or g.dtype.kind != "f":
+        return _linear_vjp(ctx, g)  # a rule upstream changed dtype: let @ promote as before
+    kernels, xp = of_array(g).kernels, of_array(g).xp
+    out_features, in_features = ctx.shapes[1]
+    g_rows = _rows(g, out_features)
+    gx = gw = None
+    if weight is not None:
+        gx = kernels.gemm(g_rows, weight, xp.empty((g_rows.shape[0], in_features), g.dtype))
+        gx = gx.reshape(ctx.shapes[0])
+    if ctx.needs_input_grad[1]:
+        x_rows = _rows(x, in_features)
+        if weight_grad is not None and weight_grad.dtype == g.dtype:
+            kernels.gemm(g_rows, x_rows, weight_grad, trans_a=True, beta=1.0)
+            gw = ACCUMULATED
+        else:
+            gw = kernels.gemm(g_rows, x_rows, xp.empty(ctx.shapes[1], g.dtype), trans_a=True)
+    if len(ctx.shapes) == 2:
+        return gx, gw
+    return gx, gw, sum(g_rows, axis=0) if ctx.needs_input_grad[2] else None
+
+
+@linear.fast_vjp
+def _linear_fast_vjp(ctx, g):
+    return _linear_arrays(ctx, g, None)
+
+
+@linear.fast_vjp_into(1)
+def _linear_fast_vjp_into(ctx, g, weight_grad):
+    return _linear_arrays(ctx, g, weight_grad)

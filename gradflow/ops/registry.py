@@ -25,10 +25,12 @@ class Op:
     """One primitive: its forward, what it saves, and its derivative rules."""
 
     __slots__ = ("name", "forward", "save", "save_when", "n_extras", "same_dtype", "vjp_rule",
-                 "fast_vjp_rule", "jvp_rule", "doc")
+                 "fast_vjp_rule", "jvp_rule", "doc", "flops", "accumulate_slot", "accumulate_rule")
 
-    def __init__(self, name, forward, save=(), save_when=None, n_extras=0, same_dtype=False):
+    def __init__(self, name, forward, save=(), save_when=None, n_extras=0, same_dtype=False, flops=None):
         self.name = name
+        # flops(arrays, out) -> int for the dispatch counter; None: one per element touched.
+        self.flops = flops
         self.forward = forward
         params = [p for p in inspect.signature(forward).parameters][1:]
         positional = [p.name for p in inspect.signature(forward).parameters.values()
@@ -47,6 +49,7 @@ class Op:
         self.n_extras = n_extras
         self.same_dtype = same_dtype
         self.vjp_rule = self.fast_vjp_rule = self.jvp_rule = None
+        self.accumulate_slot = self.accumulate_rule = None
         self.doc = forward.__doc__
 
     def __call__(self, *inputs, **params):
@@ -64,6 +67,16 @@ class Op:
         """Declare ``rule(ctx, g_array) -> tuple of arrays or None``, used when create_graph is False."""
         self.fast_vjp_rule = rule
         return rule
+
+    def fast_vjp_into(self, slot):
+        """Declare ``rule(ctx, g_array, grad_buffer)``: a fast rule that adds input ``slot``'s
+        gradient straight into that leaf's existing ``.grad`` array and returns ``ACCUMULATED``
+        in its place. The engine calls it only with a buffer nobody else can see (see the note
+        [accumulating into .grad] in engine.py); otherwise it calls the plain fast rule."""
+        def declare(rule):
+            self.accumulate_slot, self.accumulate_rule = slot, rule
+            return rule
+        return declare
 
     def jvp(self, rule):
         """Declare ``rule(ctx, *tangents) -> output tangent`` (forward mode; tangents may be None)."""
@@ -100,8 +113,8 @@ def data_of(value):
     return value.data if isinstance(value, _node._Tensor) else value
 
 
-def primitive(name, save=(), save_when=None, extras=0, same_dtype=False):
+def primitive(name, save=(), save_when=None, extras=0, same_dtype=False, flops=None):
     """Decorator: turn ``forward(backend, *arrays, **params)`` into a recorded primitive Op."""
     def make(forward):
-        return Op(name, forward, save, save_when, extras, same_dtype)
+        return Op(name, forward, save, save_when, extras, same_dtype, flops)
     return make
