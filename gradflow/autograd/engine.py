@@ -26,8 +26,6 @@ def _as_sequence(value):
 
 
 def _root_grads(roots, grads, create_graph):
-    from ..tensor import tensor as make_tensor
-
     Tensor = node_module._Tensor
     if grads is None:
         grads = [None] * len(roots)
@@ -48,6 +46,8 @@ def _root_grads(roots, grads, create_graph):
                     "pass gradient= with that shape (or reduce the output to a scalar, e.g. .sum())")
             g = Tensor(of_array(root.data).xp.ones_like(root.data))
         elif not isinstance(g, Tensor):
+            from ..tensor import tensor as make_tensor
+
             g = make_tensor(g, dtype=root.dtype, device=root.device)
         if g.shape != root.shape:
             raise ShapeError(f"gradient of shape {g.shape} given for output {i} of shape {root.shape}")
@@ -70,12 +70,9 @@ def _check_grad(node, index, g):
 
 
 def _materialize(array):
-    """A gradient array safe to keep as ``.grad``: never a read-only broadcast view."""
+    """A gradient array safe to keep as ``.grad``: never a broadcast or read-only view."""
     array = as_array(array)
-    flags = getattr(array, "flags", None)
-    if flags is not None and hasattr(flags, "writeable") and not flags.writeable:
-        return array.copy()
-    if 0 in getattr(array, "strides", (1,)) and array.size > 1:
+    if (0 in array.strides and array.size > 1) or not getattr(array.flags, "writeable", True):
         return array.copy()
     return array
 
@@ -177,30 +174,24 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
         for i, t in enumerate(capture):
             if t.grad_fn is not None:
                 capture_nodes.setdefault(t.grad_fn, []).append(i)
-
-    def send(target, g):
-        if type(target) is Node:
-            previous = pending.get(target)
-            if previous is None:
-                pending[target] = g
-                heapq.heappush(heap, (-target.seq, target))
-            else:
-                pending[target] = previous + g
-        else:
-            previous = leaf_grads.get(id(target))
-            leaf_grads[id(target)] = (target, g) if previous is None else (target, previous[1] + g)
-
-    def user_view(g):
-        return Tensor(g) if raw else g
+    push, pop = heapq.heappush, heapq.heappop
 
     previous_mode, previous_raw = grad_mode.is_grad_enabled(), node_module.raw_rules
     grad_mode._set(create_graph)
     node_module.raw_rules = raw
     try:
         for root, g in zip(roots, root_grads):
-            send(root.grad_fn if root.grad_fn is not None else root, g.data if raw else g)
+            g = g.data if raw else g
+            node = root.grad_fn
+            if node is None:
+                _add_leaf_grad(leaf_grads, root, g)
+            elif node in pending:
+                pending[node] = pending[node] + g
+            else:
+                pending[node] = g
+                push(heap, (-node.seq, node))
         while heap:
-            node = heapq.heappop(heap)[1]
+            node = pop(heap)[1]
             g = pending.pop(node)
             if node.pre_hooks:
                 g = _run_hooks(node.pre_hooks, g, raw)
@@ -209,9 +200,9 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                 if owner is not None:
                     kept = Tensor(_materialize(g)) if raw else g
                     owner._grad = kept if owner._grad is None else owner._grad + kept
-            if node in capture_nodes:
+            if capture_nodes and node in capture_nodes:
                 for i in capture_nodes[node]:
-                    captured[i] = user_view(g)
+                    captured[i] = Tensor(g) if raw else g
             if node.saved_raw is None:
                 raise GraphFreedError(
                     f"backward through {node.op.name!r} a second time: the graph's saved tensors were "
@@ -229,11 +220,22 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                 raise AnomalyError(f"{node.op.name} backward: {exc}") from None
             if not retain_graph:
                 node.release()
-            for index, (target, gi) in enumerate(zip(node.next, grads)):
+            index = -1
+            for target, gi in zip(node.next, grads):
+                index += 1
                 if target is None or gi is None or gi is ACCUMULATED:
                     continue
-                _check_grad(node, index, gi)
-                send(target, gi)
+                if gi.shape != node.shapes[index] or anomaly["enabled"]:
+                    _check_grad(node, index, gi)
+                if type(target) is Node:
+                    previous = pending.get(target)
+                    if previous is None:
+                        pending[target] = gi
+                        push(heap, (-target.seq, target))
+                    else:
+                        pending[target] = previous + gi
+                else:
+                    _add_leaf_grad(leaf_grads, target, gi)
     finally:
         grad_mode._set(previous_mode)
         node_module.raw_rules = previous_raw
@@ -244,7 +246,7 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
         if capture is not None:
             for i, t in enumerate(capture):
                 if t is leaf:
-                    captured[i] = user_view(g)
+                    captured[i] = Tensor(g) if raw else g
             continue
         if accumulate_into is not None and id(leaf) not in accumulate_into:
             continue
@@ -258,13 +260,22 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
     return captured
 
 
+def _add_leaf_grad(leaf_grads, leaf, g):
+    previous = leaf_grads.get(id(leaf))
+    leaf_grads[id(leaf)] = (leaf, g) if previous is None else (leaf, previous[1] + g)
+
+
 def _run_hooks(hooks, g, raw):
     """Hooks see Tensors; a hook's returned Tensor replaces the gradient."""
     view = node_module._Tensor(g) if raw else g
-    for hook in hooks:
-        replaced = hook(view)
-        if replaced is not None:
-            view = replaced
+    previous_raw, node_module.raw_rules = node_module.raw_rules, False
+    try:
+        for hook in hooks:
+            replaced = hook(view)
+            if replaced is not None:
+                view = replaced
+    finally:
+        node_module.raw_rules = previous_raw
     return view.data if raw else view
 
 

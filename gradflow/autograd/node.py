@@ -239,10 +239,12 @@ def _coerce_inputs(inputs):
 def apply(op, inputs, params):
     """Run ``op`` forward on ``inputs`` (Tensors or scalars) and record a Node when grad is needed."""
     Tensor = _Tensor
+    if raw_rules and not isinstance(inputs[0], Tensor):
+        # Only gradflow's own rules run while raw_rules is set (hooks and custom Functions turn
+        # it off), and they call primitives on arrays only.
+        return _apply_raw(op, inputs, params)
     for t in inputs:
         if not isinstance(t, Tensor):
-            if raw_rules and not any(isinstance(u, Tensor) for u in inputs):
-                return _apply_raw(op, inputs, params)
             inputs = _coerce_inputs(inputs)
             break
     if len(inputs) == 1:
@@ -284,8 +286,7 @@ def apply(op, inputs, params):
 
 
 def _apply_raw(op, arrays, params):
-    first = next(a for a in arrays if hasattr(a, "shape"))
-    backend = _backend_by_array_type.get(type(first)) or of_array(first)
+    backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
     result = op.forward(backend, *arrays, **params)
     if op.n_extras:
         result = result[0]

@@ -1,10 +1,13 @@
 """The primitive table's machinery: ``primitive`` declares an op, ``@op.vjp`` its gradient.
 
 A primitive is declared once: its forward on raw arrays (``forward(backend, *arrays, **params)``),
-what it saves for backward, and next to it the VJP rule written in gradflow ops (so the backward
-pass can itself be differentiated). An op may add ``@op.fast_vjp``, an array-level rule used
-when no graph of the backward is wanted (the usual first-order case); it is where the fused
-kernels of the backend's kernel table are called, and tests check it agrees with the
+what it saves for backward, and next to it the VJP rule written in gradflow ops. The same rule
+serves both orders (see the note [rules on raw arrays] in autograd/node.py): with
+``create_graph=True`` it gets Tensors and records the backward graph, so it can be differentiated
+again; in a first-order backward it gets raw arrays and runs straight on the array module. Read
+array data in a rule with ``data_of(x)`` and make masks with ``constant(array)``, which work in both.
+An op may add ``@op.fast_vjp``, an array-level rule that calls a fused kernel of the backend's
+kernel table; the first-order backward prefers it, and tests check it agrees with the
 differentiable rule.
 
 Save specs name forward arguments or ``"out"``. ``save_when`` makes saving conditional: saving
