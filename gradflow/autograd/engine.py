@@ -12,6 +12,8 @@ import heapq
 import sys
 import weakref
 
+import numpy as np
+
 from ..errors import AnomalyError, BackwardError, DeviceError, DTypeError, GraphFreedError, ShapeError
 from ..backends import as_array, of_array
 from . import grad_mode
@@ -44,7 +46,9 @@ def _root_grads(roots, grads, create_graph):
                 raise BackwardError(
                     f"backward() on a non-scalar output of shape {root.shape} needs a gradient: "
                     "pass gradient= with that shape (or reduce the output to a scalar, e.g. .sum())")
-            g = Tensor(of_array(root.data).xp.ones_like(root.data))
+            ones = of_array(root.data).xp.empty(root.data.shape, root.data.dtype)
+            ones.fill(1)
+            g = Tensor(ones)
         elif not isinstance(g, Tensor):
             from ..tensor import tensor as make_tensor
 
@@ -71,7 +75,8 @@ def _check_grad(node, index, g):
 
 def _materialize(array):
     """A gradient array safe to keep as ``.grad``: never a broadcast or read-only view."""
-    array = as_array(array)
+    if type(array) is not np.ndarray:
+        array = as_array(array)
     if (0 in array.strides and array.size > 1) or not getattr(array.flags, "writeable", True):
         return array.copy()
     return array
@@ -113,8 +118,6 @@ def _reference_counts(leaf):
 
 def _calibrate():
     """The counts _reference_counts sees when only the leaf, its grad and _owned hold them."""
-    import numpy as np
-
     class Probe:
         __slots__ = ("_grad", "data", "__weakref__")
 

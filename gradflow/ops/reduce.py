@@ -47,7 +47,9 @@ def _sum(backend, x, axis, keepdims):
 @_sum.vjp
 def _sum_vjp(ctx, g):
     shape = ctx.shapes[0]
-    return broadcast_to(reshape(g, _kept_shape(shape, ctx.params["axis"])), shape)
+    if g.ndim and not ctx.params["keepdims"]:
+        g = reshape(g, _kept_shape(shape, ctx.params["axis"]))  # put the reduced axes back as 1s
+    return broadcast_to(g, shape)
 
 
 @_sum.jvp

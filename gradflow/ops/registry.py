@@ -56,6 +56,8 @@ class Op:
         self.doc = forward.__doc__
 
     def __call__(self, *inputs, **params):
+        if _node.raw_rules and type(inputs[0]) is not _node._Tensor:
+            return _node._apply_raw(self, inputs, params)  # a rule on raw arrays: no Tensor, no Node
         return apply(self, inputs, params)
 
     def __repr__(self):
