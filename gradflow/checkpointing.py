@@ -24,6 +24,8 @@ from .tensor import Tensor
 class _CheckpointOp:
     """Looks like a primitive to the engine: a name and ``backward(node, g, create_graph)``."""
 
+    accumulate_rule = None  # the engine's hook for ops that add into .grad buffers (linear's GEMM)
+
     __slots__ = ("name", "jvp_rule")
 
     def __init__(self, name):

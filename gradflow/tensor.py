@@ -226,28 +226,28 @@ class Tensor:
 
     # ----- operators (all route to gradflow.ops) ---------------------------------------------
     def __add__(self, other):
-        return _ops.add(self, other)
+        return _apply(_ops.add, (self, other), _NO_PARAMS)
 
     def __radd__(self, other):
-        return _ops.add(other, self)
+        return _apply(_ops.add, (other, self), _NO_PARAMS)
 
     def __sub__(self, other):
-        return _ops.sub(self, other)
+        return _apply(_ops.sub, (self, other), _NO_PARAMS)
 
     def __rsub__(self, other):
-        return _ops.sub(other, self)
+        return _apply(_ops.sub, (other, self), _NO_PARAMS)
 
     def __mul__(self, other):
-        return _ops.mul(self, other)
+        return _apply(_ops.mul, (self, other), _NO_PARAMS)
 
     def __rmul__(self, other):
-        return _ops.mul(other, self)
+        return _apply(_ops.mul, (other, self), _NO_PARAMS)
 
     def __truediv__(self, other):
-        return _ops.div(self, other)
+        return _apply(_ops.div, (self, other), _NO_PARAMS)
 
     def __rtruediv__(self, other):
-        return _ops.div(other, self)
+        return _apply(_ops.div, (other, self), _NO_PARAMS)
 
     def __pow__(self, other):
         return _ops.pow(self, other)
@@ -262,7 +262,7 @@ class Tensor:
         return _ops.matmul(other, self)
 
     def __neg__(self):
-        return _ops.neg(self)
+        return _apply(_ops.neg, (self,), _NO_PARAMS)
 
     def __pos__(self):
         return self
@@ -301,6 +301,9 @@ class Tensor:
 
 
 from .autograd import engine as _engine, node as _node  # noqa: E402
+from .autograd.node import apply as _apply  # noqa: E402
+
+_NO_PARAMS = {}  # operators pass no parameters; never mutated
 
 _node._Tensor = Tensor
 

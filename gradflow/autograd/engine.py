@@ -212,7 +212,7 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                     "freed by the first backward. Pass retain_graph=True to the first backward() "
                     "(or autograd.grad()) if you need to go through the graph again.")
             buffer = None
-            if raw and capture is None and getattr(node.op, "accumulate_rule", None) is not None:
+            if raw and capture is None and node.op.accumulate_rule is not None:
                 buffer = _accumulation_buffer(node, accumulate_into)
             try:
                 if buffer is not None:

@@ -46,6 +46,8 @@ class FunctionCtx:
 class _FunctionOp:
     """Makes a Function subclass look like a primitive to the engine."""
 
+    accumulate_rule = None  # custom ops never write into .grad buffers themselves
+
     __slots__ = ("function", "name", "jvp_rule")
 
     def __init__(self, function):

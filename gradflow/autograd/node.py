@@ -60,12 +60,10 @@ class Node:
         self.op = op
         self.params = params
         self.shapes = shapes
-        needs, edges = [], []
-        for t in inputs:
-            needs.append(t._requires_grad)
-            edges.append(t.grad_fn if t.grad_fn is not None else (t if t._requires_grad else None))
-        self.needs_input_grad = tuple(needs)
-        self.next = tuple(edges)
+        self.needs_input_grad = tuple([t._requires_grad for t in inputs])
+        # An edge goes to the input's node, to the input itself if it is a leaf needing .grad, or nowhere.
+        self.next = tuple([t.grad_fn if t.grad_fn is not None else (t if t._requires_grad else None)
+                           for t in inputs])
         self.seq = next(_sequence)
         self.pre_hooks = None
         self.retained = None
@@ -80,7 +78,7 @@ class Node:
         return self.op.name
 
     def save(self, values):
-        """Keep ``values`` (input Tensors, the output marker OUT with its array, raw arrays)."""
+        """Keep ``values`` (input Tensors, the output marker OUT with its array, or None)."""
         if saved_tensor_hooks:
             values = self._pack(values)
         self.saved_raw = tuple(values)
@@ -108,7 +106,7 @@ class Node:
 
     @property
     def saved(self):
-        """The saved values as Tensors (inputs, outputs) or arrays (extras), in the declared order."""
+        """The saved values as Tensors (raw arrays in a first-order backward), in the declared order."""
         if self.saved_raw is None:
             raise GraphFreedError(
                 f"backward through {self.op.name!r} a second time: its saved tensors were freed after "
@@ -116,9 +114,8 @@ class Node:
                 "backward through the graph again.")
         Tensor = _Tensor
         if self.unpackers is None:
-            if raw_rules:
-                return tuple([v.data if type(v) is _Output or isinstance(v, Tensor) else v
-                              for v in self.saved_raw])
+            if raw_rules:  # primitives save Tensors, their output, or None
+                return tuple([None if v is None else v.data for v in self.saved_raw])
             return tuple([Tensor(v.data, True, self) if type(v) is _Output else v for v in self.saved_raw])
         unpacked = []
         for v in self.saved_raw:
@@ -250,6 +247,12 @@ def apply(op, inputs, params):
     if len(inputs) == 1:
         arrays = (inputs[0].data,)
         requires = inputs[0]._requires_grad
+    elif len(inputs) == 2:
+        x, y = inputs
+        arrays = (x.data, y.data)
+        if type(arrays[0]) is not type(arrays[1]) or (op.same_dtype and arrays[0].dtype != arrays[1].dtype):
+            arrays = _check_operands(op, arrays)
+        requires = x._requires_grad or y._requires_grad
     else:
         arrays = _check_operands(op, tuple([t.data for t in inputs]))
         requires = False
@@ -258,10 +261,7 @@ def apply(op, inputs, params):
                 requires = True
                 break
     backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
-    result = op.forward(backend, *arrays, **params)
-    extras = ()
-    if op.n_extras:
-        result, *extras = result
+    result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
     if type(result) is not backend.array_type:
         result = backend.xp.asarray(result)
     if dispatch.active is not None:  # the only cost of counting when off (backends/dispatch.py)
@@ -275,11 +275,11 @@ def apply(op, inputs, params):
         return out
     node = Node(op, inputs, params, tuple([a.shape for a in arrays]), result)
     out = Tensor(result, True, node)
-    if op.save or extras:
+    if op.save:
         needs, when = node.needs_input_grad, op.save_when
         node.save([None if when is not None and when[k] is not None and not needs[when[k]]
                    else _Output(result) if i == OUT else inputs[i]
-                   for k, i in enumerate(op.save)] + list(extras))
+                   for k, i in enumerate(op.save)])
     if jvp_hook is not None:
         jvp_hook(op, inputs, params, out)
     return out
@@ -288,8 +288,6 @@ def apply(op, inputs, params):
 def _apply_raw(op, arrays, params):
     backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
     result = op.forward(backend, *arrays, **params)
-    if op.n_extras:
-        result = result[0]
     if type(result) is not backend.array_type:
         result = backend.xp.asarray(result)
     if dispatch.active is not None:

@@ -27,10 +27,10 @@ from ..errors import BackwardError
 class Op:
     """One primitive: its forward, what it saves, and its derivative rules."""
 
-    __slots__ = ("name", "forward", "save", "save_when", "n_extras", "same_dtype", "vjp_rule",
+    __slots__ = ("name", "forward", "save", "save_when", "same_dtype", "vjp_rule",
                  "fast_vjp_rule", "jvp_rule", "doc", "flops", "accumulate_slot", "accumulate_rule")
 
-    def __init__(self, name, forward, save=(), save_when=None, n_extras=0, same_dtype=False, flops=None):
+    def __init__(self, name, forward, save=(), save_when=None, same_dtype=False, flops=None):
         self.name = name
         # flops(arrays, out) -> int for the dispatch counter; None: one per element touched.
         self.flops = flops
@@ -49,7 +49,6 @@ class Op:
         self.save = tuple(index(n) for n in save)
         self.save_when = None if save_when is None else tuple(
             None if w is None else index(w) for w in save_when)
-        self.n_extras = n_extras
         self.same_dtype = same_dtype
         self.vjp_rule = self.fast_vjp_rule = self.jvp_rule = None
         self.accumulate_slot = self.accumulate_rule = None
@@ -118,8 +117,8 @@ def data_of(value):
     return value.data if isinstance(value, _node._Tensor) else value
 
 
-def primitive(name, save=(), save_when=None, extras=0, same_dtype=False, flops=None):
+def primitive(name, save=(), save_when=None, same_dtype=False, flops=None):
     """Decorator: turn ``forward(backend, *arrays, **params)`` into a recorded primitive Op."""
     def make(forward):
-        return Op(name, forward, save, save_when, extras, same_dtype, flops)
+        return Op(name, forward, save, save_when, same_dtype, flops)
     return make
