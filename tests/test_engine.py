@@ -375,3 +375,32 @@ def test_custom_function_frees_its_saved_tensors_after_backward():
     saved = weakref.ref(y.grad_fn.saved_raw[0])
     y.sum().backward()
     assert saved() is None
+
+
+def test_gradient_sums_never_write_into_arrays_others_can_see():
+    # The root gradient reaches x twice unchanged (add passes it through): summing the two
+    # contributions must not write into the caller's gradient array.
+    x = leaf(np.ones(3))
+    upstream = gf.tensor(np.array([1.0, 2.0, 3.0]))
+    (x + x).backward(upstream)
+    np.testing.assert_array_equal(upstream.numpy(), [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0, 6.0])
+    # A retained intermediate gradient stays what it was when other contributions arrive later.
+    w = leaf(np.ones(3))
+    h = w * 2.0
+    h.retain_grad()
+    (h * 3.0 + h * 5.0).sum().backward()
+    np.testing.assert_array_equal(h.grad.numpy(), [8.0, 8.0, 8.0])
+    np.testing.assert_array_equal(w.grad.numpy(), [16.0, 16.0, 16.0])
+
+
+def test_fresh_gradient_sums_are_taken_in_place():
+    from gradflow.autograd import engine
+
+    table = {0: np.zeros(3)}
+    first = id(table[0])
+    engine._accumulate(table, 0, np.ones(3), raw=True)
+    assert id(table[0]) == first and table[0].tolist() == [1.0, 1.0, 1.0]
+    held = table[0]
+    engine._accumulate(table, 0, np.ones(3), raw=True)
+    assert table[0] is not held and held.tolist() == [1.0, 1.0, 1.0]
