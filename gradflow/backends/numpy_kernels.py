@@ -111,11 +111,28 @@ def bias_act_backward(name, g, saved, alpha=0.01):
     return gz, gz.sum(axis=0)
 
 
+# NumPy reduces short rows slowly (a (1024, 10) row max takes ~70 µs); reducing the transposed
+# copy along axis 0 runs vectorised across rows instead (~6 µs). Logits rows are usually short.
+_SHORT_ROW = 64
+
+
+def _row_max(a):
+    if a.shape[1] <= _SHORT_ROW:
+        return np.ascontiguousarray(a.T).max(axis=0)[:, None]
+    return a.max(axis=1, keepdims=True)
+
+
+def _row_sum(a):
+    if a.shape[1] <= _SHORT_ROW:
+        return np.ascontiguousarray(a.T).sum(axis=0)[:, None]
+    return a.sum(axis=1, keepdims=True)
+
+
 def _logsumexp_rows(logits):
-    row_max = logits.max(axis=1, keepdims=True)
+    row_max = _row_max(logits)
     # A row of all -inf has max -inf; shift by 0 there so the result is -inf, not NaN.
     row_max = np.where(np.isfinite(row_max), row_max, 0)
-    return np.log(np.exp(logits - row_max).sum(axis=1)) + row_max[:, 0]
+    return np.log(_row_sum(np.exp(logits - row_max))[:, 0]) + row_max[:, 0]
 
 
 def softmax_xent_forward(logits, labels):
@@ -124,9 +141,8 @@ def softmax_xent_forward(logits, labels):
 
 
 def softmax_xent_backward(logits, labels, scale):
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    probs = np.exp(shifted)
-    probs /= probs.sum(axis=1, keepdims=True)
+    probs = np.exp(logits - _row_max(logits))
+    probs /= _row_sum(probs)
     probs[np.arange(logits.shape[0]), labels] -= 1
     scale = np.asarray(scale, dtype=logits.dtype)
     probs *= scale.reshape(-1, 1) if scale.ndim else scale
