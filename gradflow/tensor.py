@@ -317,20 +317,6 @@ class _RemovableHandle:
             self._hooks.remove(self._hook)
 
 
-def _method(name):
-    def method(self, *args, **kwargs):
-        return getattr(_ops, name)(self, *args, **kwargs)
-    method.__name__ = name
-    method.__doc__ = f"Same as ``gradflow.{name}(tensor, ...)``."
-    return method
-
-
-_METHODS = ("exp log sqrt tanh sigmoid relu sum mean max min var std reshape view transpose permute "
-            "squeeze unsqueeze expand flatten maximum minimum clip clamp matmul argmax argmin softmax "
-            "log_softmax swapaxes any all pow square expand_as abs neg isfinite isnan").split()
-for _name in _METHODS:
-    setattr(Tensor, _name, _method(_name))
-del _name
 
 
 def constant_like(value, like):
@@ -400,3 +386,24 @@ def _shape_args_of(shape):
 
 
 from . import ops as _ops  # noqa: E402  (ops need Tensor defined first)
+
+
+def _method(function):
+    """A Tensor method for ``gradflow.<name>``: primitives are applied directly (no wrapper layer)."""
+    if isinstance(function, _ops.Op):
+        def method(self, *args, **params):
+            return _apply(function, (self, *args), params)
+    else:
+        def method(self, *args, **kwargs):
+            return function(self, *args, **kwargs)
+    method.__name__ = getattr(function, "__name__", getattr(function, "name", "method"))
+    method.__doc__ = f"Same as ``gradflow.{method.__name__}(tensor, ...)``."
+    return method
+
+
+_METHODS = ("exp log sqrt tanh sigmoid relu sum mean max min var std reshape view transpose permute "
+            "squeeze unsqueeze expand flatten maximum minimum clip clamp matmul argmax argmin softmax "
+            "log_softmax swapaxes any all pow square expand_as abs neg isfinite isnan").split()
+for _name in _METHODS:
+    setattr(Tensor, _name, _method(getattr(_ops, _name)))
+del _name

@@ -59,6 +59,8 @@ def _sum_jvp(ctx, t):
 
 def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Sum over ``axis`` (all axes by default)."""
+    if axis is None and dim is None and keepdim is None:
+        return _sum(x, axis=None, keepdims=bool(keepdims))
     axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
     return _sum(x, axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim)))
 
