@@ -59,7 +59,7 @@ def _root_grads(roots, grads, create_graph):
             raise DTypeError(f"gradient of dtype {g.dtype} given for output {i} of dtype {root.dtype}")
         if type(g.data) is not type(root.data):
             raise DeviceError(f"gradient on {g.device} given for output {i} on {root.device}")
-        result.append(g if create_graph else g.detach())
+        result.append(g)
     return result
 
 

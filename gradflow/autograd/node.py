@@ -276,10 +276,13 @@ def apply(op, inputs, params):
     node = Node(op, inputs, params, tuple([a.shape for a in arrays]), result)
     out = Tensor(result, True, node)
     if op.save:
-        needs, when = node.needs_input_grad, op.save_when
-        node.save([None if when is not None and when[k] is not None and not needs[when[k]]
-                   else _Output(result) if i == OUT else inputs[i]
-                   for k, i in enumerate(op.save)])
+        when = op.save_when
+        if when is None:
+            node.save([_Output(result) if i == OUT else inputs[i] for i in op.save])
+        else:
+            needs = node.needs_input_grad
+            node.save([None if w is not None and not needs[w] else _Output(result) if i == OUT else inputs[i]
+                       for i, w in zip(op.save, when)])
     if jvp_hook is not None:
         jvp_hook(op, inputs, params, out)
     return out
