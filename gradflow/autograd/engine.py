@@ -29,6 +29,12 @@ def _as_sequence(value):
 
 def _root_grads(roots, grads, create_graph):
     Tensor = node_module._Tensor
+    if grads is None and len(roots) == 1:  # the usual loss.backward(): skip the general checks
+        root = roots[0]
+        if isinstance(root, Tensor) and root._requires_grad and root.data.size == 1:
+            ones = of_array(root.data).xp.empty(root.data.shape, root.data.dtype)
+            ones.fill(1)
+            return [Tensor(ones)]
     if grads is None:
         grads = [None] * len(roots)
     if len(grads) != len(roots):
@@ -178,6 +184,8 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
             if t.grad_fn is not None:
                 capture_nodes.setdefault(t.grad_fn, []).append(i)
     push, pop = heapq.heappush, heapq.heappop
+    may_accumulate = raw and capture is None
+    observers = node_module.observers
 
     previous_mode, previous_raw = grad_mode.is_grad_enabled(), node_module.raw_rules
     grad_mode._set(create_graph)
@@ -206,29 +214,34 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
             if capture_nodes and node in capture_nodes:
                 for i in capture_nodes[node]:
                     captured[i] = Tensor(g) if raw else g
+            op = node.op
             if node.saved_raw is None:
                 raise GraphFreedError(
                     f"backward through {node.op.name!r} a second time: the graph's saved tensors were "
                     "freed by the first backward. Pass retain_graph=True to the first backward() "
                     "(or autograd.grad()) if you need to go through the graph again.")
             buffer = None
-            if raw and capture is None and node.op.accumulate_rule is not None:
+            if may_accumulate and op.accumulate_rule is not None:
                 buffer = _accumulation_buffer(node, accumulate_into)
             try:
                 if buffer is not None:
-                    grads = node.op.accumulate_rule(node, g, buffer)
+                    grads = op.accumulate_rule(node, g, buffer)
                 else:
-                    grads = node.op.backward_arrays(node, g) if raw else node.op.backward(node, g, True)
+                    grads = op.backward_arrays(node, g) if raw else op.backward(node, g, True)
             except AnomalyError as exc:
-                raise AnomalyError(f"{node.op.name} backward: {exc}") from None
+                raise AnomalyError(f"{op.name} backward: {exc}") from None
             if not retain_graph:
-                node.release()
+                if observers:
+                    node.release()
+                else:
+                    node.saved_raw = None  # Node.release without observers to tell
+            shapes = node.shapes
             index = -1
             for target, gi in zip(node.next, grads):
                 index += 1
                 if target is None or gi is None or gi is ACCUMULATED:
                     continue
-                if gi.shape != node.shapes[index] or anomaly["enabled"]:
+                if gi.shape != shapes[index] or anomaly["enabled"]:
                     _check_grad(node, index, gi)
                 if type(target) is Node:
                     previous = pending.get(target)
