@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from . import creation
 from .autograd import engine, grad_mode
+from .autograd.function import tensor_backward_on_arrays
 from .autograd.node import Node
 from .errors import BackwardError
 from .tensor import Tensor
@@ -54,15 +55,7 @@ class _CheckpointOp:
 
     def backward_arrays(self, node, g):
         """The engine's first-order path passes arrays; the rerun itself works on Tensors."""
-        from .autograd import node as node_module
-
-        previous = getattr(node_module, "raw_rules", False)
-        node_module.raw_rules = False
-        try:
-            grads = self.backward(node, Tensor(g), False)
-        finally:
-            node_module.raw_rules = previous
-        return tuple(None if t is None else t.data for t in grads)
+        return tensor_backward_on_arrays(self, node, g)
 
 
 _OPS = {}

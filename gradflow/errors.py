@@ -37,3 +37,14 @@ class BackwardError(GradflowError, RuntimeError):
 
 class AnomalyError(GradflowError, FloatingPointError):
     """detect_anomaly() found a NaN or infinity (names the op that made it)."""
+
+
+def check_like(value, target, what, of):
+    """Raise the specific error when tensor ``value`` (a gradient, say) differs from ``target`` in
+    shape, dtype or device; ``what`` and ``of`` name them in the message ("gradient", "output 0")."""
+    if value.shape != target.shape:
+        raise ShapeError(f"{what} of shape {value.shape} given for {of} of shape {target.shape}")
+    if value.dtype != target.dtype:
+        raise DTypeError(f"{what} of dtype {value.dtype} given for {of} of dtype {target.dtype}")
+    if type(value.data) is not type(target.data):
+        raise DeviceError(f"{what} on {value.device} given for {of} on {target.device}")

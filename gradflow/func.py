@@ -29,7 +29,7 @@ import functools
 
 from .autograd import forward_ad, grad_mode
 from .autograd.engine import grad as _engine_grad
-from .errors import BackwardError, ShapeError
+from .errors import ShapeError
 from .tensor import Tensor
 
 __all__ = ["grad", "grad_and_value", "vjp", "jvp", "jacrev", "jacfwd", "hessian", "hvp"]

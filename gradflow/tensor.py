@@ -9,7 +9,7 @@ import numpy as np
 
 from . import dtypes as _dtypes
 from .backends import device_of_array, for_device, of_array, resolve as resolve_device
-from .errors import BackwardError, DTypeError, ShapeError
+from .errors import BackwardError, DTypeError, ShapeError, check_like
 
 
 def _axis_alias(axis, dim):
@@ -96,14 +96,7 @@ class Tensor:
         if value is not None:
             if not isinstance(value, Tensor):
                 raise TypeError(f".grad must be a Tensor or None, got {type(value).__name__}")
-            if value.shape != self.shape:
-                raise ShapeError(f".grad of shape {value.shape} assigned to a tensor of shape {self.shape}")
-            if value.dtype != self.dtype:
-                raise DTypeError(f".grad of dtype {value.dtype} assigned to a tensor of dtype {self.dtype}")
-            if type(value.data) is not type(self.data):
-                from .errors import DeviceError
-
-                raise DeviceError(f".grad on {value.device} assigned to a tensor on {self.device}")
+            check_like(value, self, ".grad", "a tensor")
         self._grad = value
 
     # ----- conversion ----------------------------------------------------------------------

@@ -115,7 +115,7 @@ def test_shared_packed_buffers_are_never_changed():
 
 
 def test_hooks_inputs_and_grad_see_the_whole_gradient():
-    w, other = _weight(), _weight()
+    w = _weight()
     _step(w), _step(w)
     owned = _address(w)
     seen = []

@@ -14,7 +14,7 @@ import weakref
 
 import numpy as np
 
-from ..errors import AnomalyError, BackwardError, DeviceError, DTypeError, GraphFreedError, ShapeError
+from ..errors import AnomalyError, BackwardError, GraphFreedError, ShapeError, check_like
 from ..backends import as_array, of_array
 from . import grad_mode
 from . import node as node_module
@@ -59,12 +59,7 @@ def _root_grads(roots, grads, create_graph):
             from ..tensor import tensor as make_tensor
 
             g = make_tensor(g, dtype=root.dtype, device=root.device)
-        if g.shape != root.shape:
-            raise ShapeError(f"gradient of shape {g.shape} given for output {i} of shape {root.shape}")
-        if g.dtype != root.dtype:
-            raise DTypeError(f"gradient of dtype {g.dtype} given for output {i} of dtype {root.dtype}")
-        if type(g.data) is not type(root.data):
-            raise DeviceError(f"gradient on {g.device} given for output {i} on {root.device}")
+        check_like(g, root, "gradient", f"output {i}")
         result.append(g)
     return result
 

@@ -71,15 +71,21 @@ class _FunctionOp:
 
     def backward_arrays(self, node, g):
         """First-order backward: the user's rule still sees Tensors, the engine gets arrays back."""
-        from . import node as node_module
-        from ..tensor import Tensor
+        return tensor_backward_on_arrays(self, node, g)
 
-        node_module.raw_rules = False
-        try:
-            grads = self.backward(node, Tensor(g), False)
-        finally:
-            node_module.raw_rules = True
-        return tuple(None if g_i is None else g_i.data for g_i in grads)
+
+def tensor_backward_on_arrays(op, node, g):
+    """Run ``op.backward`` (written on Tensors) inside a first-order backward that passes arrays:
+    raw mode is off while it runs, and the gradients go back to the engine as arrays."""
+    from . import node as node_module
+
+    previous = node_module.raw_rules
+    node_module.raw_rules = False
+    try:
+        grads = op.backward(node, node_module._Tensor(g), False)
+    finally:
+        node_module.raw_rules = previous
+    return tuple(None if g_i is None else g_i.data for g_i in grads)
 
 
 class Function:

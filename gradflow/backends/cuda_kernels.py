@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DTypeError, ShapeError
-from .numpy_kernels import ACTIVATION_SAVES
 
 # Struct names in kernels/activations.cuh (GRADFLOW_ACTIVATIONS); a device-free test checks both
 # lists against each other and against ACTIVATION_SAVES.

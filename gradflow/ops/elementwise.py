@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 from ..backends import of_array
-from ..tensor import Tensor
 from .registry import constant, data_of, primitive
 from .shape import jvp_total, sum_to
 

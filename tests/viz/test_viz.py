@@ -1,7 +1,6 @@
 """Graph drawing: DOT structure (nodes, edges, labels), the textbook figure, the command, rendering."""
 import re
 import shutil
-import warnings
 
 import numpy as np
 import pytest
