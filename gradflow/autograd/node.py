@@ -43,6 +43,9 @@ _Tensor = None  # gradflow.tensor registers its Tensor class here (it sits above
 # record the backward graph. A first-order backward sets raw_rules: rules then get raw arrays
 # (ctx.saved too), ``x * y`` is the array module's own operator, and a primitive called on arrays
 # computes its forward and returns the array, with no Tensor, Node or check in between.
+# The flag is process-wide (grad mode is per thread): running backward in several threads at once
+# is not supported, and a primitive called on a raw array by another thread during a backward
+# would return an array.
 raw_rules = False
 # Forward mode: forward_ad.dual_level() sets this to its tangent hook, called as
 # jvp_hook(op, inputs, params, out) after each op; None (one global check) outside a level.
