@@ -13,9 +13,6 @@ from .registry import constant, data_of, primitive
 from .shape import jvp_total, sum_to
 
 
-_constant = constant
-
-
 # ----- binary arithmetic ---------------------------------------------------------------------
 @primitive("add", same_dtype=True)
 def add(backend, x, y):
@@ -105,10 +102,14 @@ def _pow_vjp(ctx, g):
     # d(x^y)/dy = x^y log x; where x == 0 the limit x^y log x is 0 for y > 0.
     gy = None
     if needs[1]:
-        x_data = data_of(x)
-        safe_log = log(where(x_data > 0, x, _constant(x_data * 0 + 1)))
-        gy = sum_to(g * out * safe_log, ctx.shapes[1])
+        gy = sum_to(g * out * _safe_log(x), ctx.shapes[1])
     return gx, gy
+
+
+def _safe_log(x):
+    """log x where x > 0, and 0 elsewhere: the factor of x^y log x, whose limit at x = 0 is 0."""
+    x_data = data_of(x)
+    return log(where(x_data > 0, x, constant(x_data * 0 + 1)))
 
 
 @pow.jvp
@@ -116,8 +117,8 @@ def _pow_jvp(ctx, tx, ty):
     x, y = ctx.inputs
     dx = None if tx is None else tx * y * x ** (y - 1)
     dy = None
-    if ty is not None:  # the same safe log as the VJP: x^y log x -> 0 where x == 0
-        dy = ty * ctx.out * log(where(x.data > 0, x, _constant(x.data * 0 + 1)))
+    if ty is not None:
+        dy = ty * ctx.out * _safe_log(x)
     return jvp_total(ctx.out.shape, dx, dy)
 
 
@@ -193,15 +194,16 @@ def abs(backend, x):
 @abs.vjp
 def _abs_vjp(ctx, g):
     (x,) = ctx.saved
-    return g * _constant(backend_sign(data_of(x)))
+    return g * constant(_sign(data_of(x)))
 
 
 @abs.jvp
 def _abs_jvp(ctx, t):
-    return t * _constant(backend_sign(ctx.inputs[0].data))
+    return t * constant(_sign(ctx.inputs[0].data))
 
 
-def backend_sign(array):
+def _sign(array):
+    # A constant: the derivative of |x| is sign(x), whose own derivative is zero almost everywhere.
     return of_array(array).xp.sign(array)
 
 
@@ -223,7 +225,7 @@ def _erf_jvp(ctx, t):
 
 
 # ----- selection ----------------------------------------------------------------------------
-def _tie_split(xp, winner, tie, dtype):
+def _tie_split(winner, tie, dtype):
     # Ties share the gradient equally, so maximum(x, x) has gradient 1 in total, as d(x)/dx.
     return (winner.astype(dtype) + tie.astype(dtype) * dtype.type(0.5))
 
@@ -264,18 +266,16 @@ def _minimum_jvp(ctx, tx, ty):
 
 
 def _select_vjp(ctx, g, x_wins, tie):
-    xp = of_array(x_wins).xp
-    dtype = g.dtype
-    to_x = _tie_split(xp, x_wins, tie, dtype)
+    to_x = _tie_split(x_wins, tie, g.dtype)
     needs = ctx.needs_input_grad
-    return (sum_to(g * _constant(to_x), ctx.shapes[0]) if needs[0] else None,
-            sum_to(g * _constant(1 - to_x), ctx.shapes[1]) if needs[1] else None)
+    return (sum_to(g * constant(to_x), ctx.shapes[0]) if needs[0] else None,
+            sum_to(g * constant(1 - to_x), ctx.shapes[1]) if needs[1] else None)
 
 
 def _select_jvp(ctx, tx, ty, x_wins, tie):
-    to_x = _tie_split(None, x_wins, tie, ctx.out.dtype)
-    return jvp_total(ctx.out.shape, None if tx is None else tx * _constant(to_x),
-                     None if ty is None else ty * _constant(1 - to_x))
+    to_x = _tie_split(x_wins, tie, ctx.out.dtype)
+    return jvp_total(ctx.out.shape, None if tx is None else tx * constant(to_x),
+                     None if ty is None else ty * constant(1 - to_x))
 
 
 @primitive("clip", save=("x",))
@@ -292,26 +292,23 @@ def clip(x, min=None, max=None):
 
 @_clip.vjp
 def _clip_vjp(ctx, g):
-    x = data_of(ctx.saved[0])
-    lo, hi = ctx.params.get("min"), ctx.params.get("max")
+    return g * constant(_inside_clip(data_of(ctx.saved[0]), ctx.params, g.dtype))
+
+
+def _inside_clip(x, params, dtype):
+    """1 where min <= x <= max (inclusive, as PyTorch's clamp), 0 outside or at NaN."""
+    lo, hi = params.get("min"), params.get("max")
     inside = x == x
     if lo is not None:
         inside = inside & (x >= lo)
     if hi is not None:
         inside = inside & (x <= hi)
-    return g * _constant(inside.astype(g.dtype))
+    return inside.astype(dtype)
 
 
 @_clip.jvp
 def _clip_jvp(ctx, t):
-    x = ctx.inputs[0]
-    lo, hi = ctx.params.get("min"), ctx.params.get("max")
-    inside = x.data == x.data
-    if lo is not None:
-        inside = inside & (x.data >= lo)
-    if hi is not None:
-        inside = inside & (x.data <= hi)
-    return t * _constant(inside.astype(t.data.dtype))
+    return t * constant(_inside_clip(ctx.inputs[0].data, ctx.params, t.data.dtype))
 
 
 def where(condition, x, y):
@@ -327,7 +324,7 @@ def where_op(backend, condition, x, y):
 @where_op.vjp
 def _where_op_vjp(ctx, g):
     (condition,) = ctx.saved
-    zero = _constant(of_array(data_of(g)).xp.zeros((), dtype=g.dtype))
+    zero = constant(of_array(data_of(g)).xp.zeros((), dtype=g.dtype))
     needs = ctx.needs_input_grad
     return (None,
             sum_to(where_op(condition, g, zero), ctx.shapes[1]) if needs[1] else None,
@@ -339,5 +336,5 @@ def _where_op_jvp(ctx, t_condition, tx, ty):
     if tx is None and ty is None:
         return None
     like = tx if tx is not None else ty
-    zero = _constant(of_array(like.data).xp.zeros((), dtype=like.data.dtype))
+    zero = constant(of_array(like.data).xp.zeros((), dtype=like.data.dtype))
     return where_op(ctx.inputs[0], zero if tx is None else tx, zero if ty is None else ty)

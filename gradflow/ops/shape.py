@@ -7,12 +7,13 @@ they save nothing.
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
 from ..backends import of_array
 from ..errors import ShapeError
-from ..tensor import Tensor, _axis_alias
+from ..tensor import Tensor, _axis_alias, _shape_args_of
 from .registry import primitive
 
 
@@ -60,7 +61,7 @@ _SMALL = 4096
 @primitive("broadcast_to")
 def _broadcast_to(backend, x, shape):
     try:
-        if builtins.len(shape) >= x.ndim and _count_elements(shape) <= _SMALL:
+        if builtins.len(shape) >= x.ndim and math.prod(shape) <= _SMALL:
             # np.broadcast_to costs microseconds of Python; a small filled copy costs less.
             out = backend.xp.empty(shape, dtype=x.dtype)
             out[...] = x
@@ -68,13 +69,6 @@ def _broadcast_to(backend, x, shape):
         return backend.xp.broadcast_to(x, shape)
     except ValueError:
         raise ShapeError(f"cannot broadcast shape {tuple(x.shape)} to {tuple(shape)}") from None
-
-
-def _count_elements(shape):
-    count = 1
-    for size in shape:
-        count *= size
-    return count
 
 
 @_broadcast_to.vjp
@@ -137,15 +131,9 @@ def _reshape_jvp(ctx, t):
     return _reshape(t, shape=ctx.params["shape"])
 
 
-def _shape_args(shape):
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        return tuple(shape[0])
-    return tuple(shape)
-
-
 def reshape(x, *shape):
     """NumPy/PyTorch reshape; accepts ``reshape(2, 3)`` and ``reshape((2, 3))`` and one -1."""
-    shape = _shape_args(shape)
+    shape = _shape_args_of(shape)
     if tuple(x.shape) == shape:
         return x
     return _reshape(x, shape=shape)
@@ -171,7 +159,7 @@ def _transpose_jvp(ctx, t):
 
 def transpose(x, *axes):
     """NumPy semantics: no axes reverses them; otherwise ``axes`` is a permutation."""
-    axes = _shape_args(axes)
+    axes = _shape_args_of(axes)
     ndim = x.ndim
     if not axes:
         axes = tuple(range(ndim - 1, -1, -1))
