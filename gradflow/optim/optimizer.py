@@ -6,12 +6,24 @@ GPU. Updates act in place on ``p.data`` and never record a graph.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
 from ..backends import NUMPY, of_array
 from ..errors import ShapeError
 from ..tensor import Tensor
+
+
+def check_hyperparameters(owner, **values):
+    """Raise ValueError naming the first hyperparameter that is NaN, infinite or negative.
+
+    ``x < 0`` is False for NaN, so a plain sign test would let NaN through to the update.
+    """
+    for name, value in values.items():
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value}")
 
 
 class Optimizer:
