@@ -322,6 +322,8 @@ def constant_like(value, like):
     backend = of_array(like.data)
     if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
         dtype = np.result_type(like.data.dtype, value)
+        if isinstance(value, float) and dtype.kind == "f" and like.data.dtype.kind in "iub":
+            dtype = _dtypes.default_float()  # int tensor × 1.5 is float32, as in PyTorch
         return Tensor(backend.xp.asarray(value, dtype=dtype))
     return Tensor(backend.xp.asarray(_host_array(value, None)))
 
