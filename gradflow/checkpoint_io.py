@@ -1,4 +1,4 @@
-"""Checkpoints: model + optimizer + epoch in one ``.npz`` file, loaded without pickle.
+"""Checkpoints: model + optimizer + epoch in one ``.npz`` (or ``.safetensors``) file, loaded without pickle.
 
 Layout (every member a plain array, so ``np.load(..., allow_pickle=False)`` reads it):
 
@@ -8,6 +8,8 @@ Layout (every member a plain array, so ``np.load(..., allow_pickle=False)`` read
 - ``model/<name>``: each entry of ``model.state_dict()``;
 - ``optim/<index>/<key>``: each array of the optimizer's per-parameter state;
 - ``extra/<name>``: any other arrays the caller passes (the CLI's feature scaling).
+
+A path ending in ``.safetensors`` holds the same entries in that format (``safetensors_io``).
 
 Writing goes to a temporary file of its own (a unique name in the target's folder, removed on
 any failure) that replaces the target with one atomic ``os.replace`` at the end: an interrupted
@@ -70,8 +72,19 @@ def save_checkpoint(path, model, optimizer=None, epoch=0, config=None, extra=Non
                              "scalars": scalars}
     for name, value in (extra or {}).items():
         members[f"extra/{name}"] = _host(value)
+    if is_safetensors(path):
+        from .safetensors_io import encode
+
+        data = encode(members, meta, CheckpointError)
+        atomic_write(path, lambda f: f.write(data))
+        return
     members["meta"] = np.array(json.dumps(meta))
     atomic_write(path, lambda f: np.savez(f, **members))
+
+
+def is_safetensors(path):
+    """The format follows the suffix: ``.safetensors`` (see safetensors_io), anything else ``.npz``."""
+    return Path(path).suffix.lower() == ".safetensors"
 
 
 def atomic_write(path, write):
@@ -125,11 +138,18 @@ def read_npz(path, error, what):
 def load_checkpoint(path) -> Checkpoint:
     """Read and check a checkpoint file; raises CheckpointError (naming the file) if it is unusable."""
     path = Path(path)
-    members = read_npz(path, CheckpointError, "checkpoint")
-    try:
-        meta = json.loads(str(members.pop("meta")))
-    except (KeyError, json.JSONDecodeError):
-        raise CheckpointError(f"{path}: not a gradflow checkpoint (no readable 'meta' member)") from None
+    if is_safetensors(path):
+        from .safetensors_io import decode
+
+        members, meta = decode(path, CheckpointError)
+        if meta is None:  # weights written by another framework: a model state and nothing else
+            meta = {"format": FORMAT, "version": VERSION, "epoch": 0, "config": {}}
+    else:
+        members = read_npz(path, CheckpointError, "checkpoint")
+        try:
+            meta = json.loads(str(members.pop("meta")))
+        except (KeyError, json.JSONDecodeError):
+            raise CheckpointError(f"{path}: not a gradflow checkpoint (no readable 'meta' member)") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path}: not a gradflow checkpoint ('meta' is a JSON {type(meta).__name__}, "
                               "not an object)")
@@ -180,10 +200,14 @@ def restore(checkpoint, model, optimizer=None):
             raise CheckpointError(f"checkpoint was saved with optimizer {checkpoint.optimizer_class}, "
                                   f"not {type(optimizer).__name__}")
     try:
+        own = model.state_dict()
         for name, array in checkpoint.model_state.items():
             if array.dtype.kind != "f":
                 raise CheckpointError(f"entry {name!r} has dtype {array.dtype}, expected floating point")
-        backup = {name: t.data.copy() for name, t in model.state_dict().items()}
+            if name in own and array.dtype != own[name].dtype:  # no precision silently gained or lost
+                raise CheckpointError(f"entry {name!r} has dtype {array.dtype} but the model's parameter is "
+                                      f"{own[name].dtype}; convert one of them (model.to({str(array.dtype)!r}))")
+        backup = {name: t.data.copy() for name, t in own.items()}
         model.load_state_dict(checkpoint.model_state)
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"checkpoint does not fit the model: {exc}") from None

@@ -48,7 +48,8 @@ def register(subparsers):
                        help="run each hidden layer and its activation as one op where the activation allows "
                             "(linear_relu...; --no-fused: linear then the activation) (default: fused)")
     train.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="initialization and shuffling seed")
-    train.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) after every epoch")
+    train.add_argument("--save", metavar="PATH", help="write a checkpoint after every epoch: .npz, or .safetensors "
+                                                     "by suffix (pip install 'gradflow[interop]')")
     train.add_argument("--resume", metavar="PATH",
                        help="continue training from a checkpoint: --lr, --weight-decay, --momentum given "
                             "here replace the checkpoint's; --hidden/--activation/--optimizer must match it")
@@ -59,7 +60,8 @@ def register(subparsers):
     train.set_defaults(func=run_train)
 
     evaluate = subparsers.add_parser("eval", help="report a checkpoint's accuracy on its dataset")
-    evaluate.add_argument("--checkpoint", required=True, metavar="PATH")
+    evaluate.add_argument("--checkpoint", required=True, metavar="PATH",
+                          help="a checkpoint from 'gradflow train --save' (.npz or .safetensors)")
     evaluate.add_argument("--dataset", default=None, help="dataset to evaluate on (default: the one it was trained on)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--allow-nonfinite", action="store_true",
