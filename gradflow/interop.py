@@ -68,7 +68,13 @@ def dlpack_capsule(tensor, stream=None, max_version=None, dl_device=None, copy=N
     DLPack 1.0 keywords still work.
     """
     given = {"stream": stream, "max_version": max_version, "dl_device": dl_device, "copy": copy}
-    return tensor.data.__dlpack__(**{k: v for k, v in given.items() if v is not None})
+    try:
+        return tensor.data.__dlpack__(**{k: v for k, v in given.items() if v is not None})
+    except TypeError:
+        if max_version is None and dl_device is None and copy is None:
+            raise
+        # An array library older than DLPack 1.0's keywords: the legacy export, as consumers fall back to.
+        return tensor.data.__dlpack__(**({} if stream is None else {"stream": stream}))
 
 
 def host_array(tensor, dtype=None, copy=None):

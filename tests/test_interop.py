@@ -35,6 +35,19 @@ def test_numpy_dlpack_round_trip_is_zero_copy():
     assert labels.dtype == gf.int64 and not labels.requires_grad
 
 
+class _LegacyExporter(np.ndarray):
+    """An array whose __dlpack__ predates DLPack 1.0's keywords (as older array libraries do)."""
+
+    def __dlpack__(self, stream=None):
+        return np.asarray(self).__dlpack__(stream=stream)
+
+
+def test_export_falls_back_to_the_legacy_keywords():
+    legacy = gf.Tensor(np.arange(3.0, dtype=np.float32).view(_LegacyExporter))
+    out = np.from_dlpack(legacy)  # NumPy asks with max_version=...; the legacy export answers
+    assert out.tolist() == [0.0, 1.0, 2.0] and np.shares_memory(out, legacy.data)
+
+
 def test_from_dlpack_refuses_what_it_cannot_hold():
     with pytest.raises(TypeError, match=r"needs an object with __dlpack__.*got list"):
         gf.from_dlpack([1.0, 2.0])

@@ -26,6 +26,9 @@ def check_hyperparameters(owner, **values):
             raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value}")
 
 
+_CHECKED = ("lr", "momentum", "dampening", "weight_decay", "eps")  # numbers every group must hold finite
+
+
 class Optimizer:
     """Base class. ``params`` is an iterable of Tensors or of dicts ``{"params": [...], "lr": ...}``."""
 
@@ -54,6 +57,8 @@ class Optimizer:
                 seen.add(id(p))
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
+            check_hyperparameters(f"{type(self).__name__} param group {len(self.param_groups)}",
+                                  **{k: v for k, v in group.items() if k in _CHECKED and k in self.defaults})
             self.param_groups.append(group)
 
     def _params(self):

@@ -206,3 +206,9 @@ def test_non_finite_or_negative_hyperparameters_are_refused(factory, name, value
 def test_nan_betas_are_refused():
     with pytest.raises(ValueError, match="betas"):
         optim.Adam([nn.Parameter(gf.ones(2))], betas=(math.nan, 0.999))
+
+
+def test_param_group_overrides_are_checked_too():
+    p, q = nn.Parameter(gf.ones(2)), nn.Parameter(gf.ones(2))
+    with pytest.raises(ValueError, match=r"SGD param group 1: lr must be a finite number >= 0, got nan"):
+        optim.SGD([{"params": [p]}, {"params": [q], "lr": math.nan}], lr=0.1)
