@@ -122,7 +122,7 @@ def read_npz(path, error, what):
     """
     path = Path(path)
     if not path.is_file():
-        raise error(f"{what} {str(path)!r} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+        raise error(f"{what} {str(path)!r} " + ("is a folder, not a file" if path.is_dir() else "does not exist"))
     with open(path, "rb") as f:
         head = f.read(6)
     if head[:4] not in _ZIP_MAGIC:

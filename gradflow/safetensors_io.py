@@ -74,7 +74,7 @@ def decode(path, error):
     """
     path = Path(path)
     if not path.is_file():
-        raise error(f"checkpoint {str(path)!r} does not exist" + (" (it is a folder)" if path.is_dir() else ""))
+        raise error(f"checkpoint {str(path)!r} " + ("is a folder, not a file" if path.is_dir() else "does not exist"))
     st = _safetensors_numpy(error)
     raw = path.read_bytes()
     header = _header(raw, path, error)

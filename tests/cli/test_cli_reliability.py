@@ -80,6 +80,7 @@ BAD_FILES = [
     (("eval", "--checkpoint"), "meta_bad_optimizer.npz", "malformed 'optimizer' entry"),
     (("memory", "--model"), "array.npz", "is not a .npz archive"),
     (("train", "--epochs", 3, "--resume"), "meta_list.npz", "not an object"),
+    (("train", "--epochs", 3, "--resume"), ".", r"checkpoint '.*' is a folder, not a file"),
 ]
 
 
