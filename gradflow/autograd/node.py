@@ -334,7 +334,7 @@ def apply(op, inputs, params):
 
 
 def _apply_raw(op, arrays, params):
-    if op.same_dtype and len(arrays) > 1 and arrays[0].dtype != arrays[-1].dtype:
+    if op.same_dtype and len(arrays) > 1 and (len(arrays) > 2 or arrays[0].dtype != arrays[1].dtype):
         arrays = _dtypes.promote_integers(arrays)  # as apply does: int × float32 stays float32
     backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
     result = op.forward(backend, *arrays, **params)
