@@ -17,6 +17,7 @@ from .ops import abs, all, any, max, min, pow, sum  # noqa: F401  (names that sh
 from .tensor import Tensor, tensor
 from . import autograd, cuda, data, func, memory, nn, optim, profiler  # noqa: E402
 from .checkpointing import checkpoint, checkpoint_sequential  # noqa: E402
+from .interop import from_dlpack, load_model, save_model  # noqa: E402
 
 device = Device
 __version__ = "0.1.0"

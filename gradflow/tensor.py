@@ -104,6 +104,20 @@ class Tensor:
         """The data as a host NumPy array (a copy for CUDA tensors; shared memory on CPU)."""
         return of_array(self.data).to_numpy(self.data)
 
+    # Interchange (gradflow/interop.py): zero-copy; a tensor that requires grad exports its data.
+    def __array__(self, dtype=None, copy=None):
+        from .interop import host_array
+
+        return host_array(self, dtype, copy)
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        from .interop import dlpack_capsule
+
+        return dlpack_capsule(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
     def item(self):
         if self.data.size != 1:
             raise ShapeError(f"item() needs a tensor with one element, got shape {self.shape}")
@@ -322,6 +336,8 @@ def constant_like(value, like):
     backend = of_array(like.data)
     if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
         dtype = np.result_type(like.data.dtype, value)
+        if isinstance(value, float) and dtype.kind == "f" and like.data.dtype.kind in "iub":
+            dtype = _dtypes.default_float()  # int tensor × 1.5 is float32, as in PyTorch
         return Tensor(backend.xp.asarray(value, dtype=dtype))
     return Tensor(backend.xp.asarray(_host_array(value, None)))
 
