@@ -10,7 +10,7 @@ from .creation import (arange, empty, eye, full, full_like, linspace, manual_see
                        rand_like, randint, randn, randn_like, zeros, zeros_like)
 from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
                      set_default_dtype, uint8)
-from .errors import (AnomalyError, BackwardError, CUDAUnavailableError, DeviceError, DTypeError, GradflowError,
+from .errors import (AnomalyError, AxisError, BackwardError, CUDAUnavailableError, DeviceError, DTypeError, GradflowError,
                      GraphFreedError, ShapeError)
 from .ops import *  # noqa: F401,F403  (the op table is the public function set)
 from .ops import abs, all, any, max, min, pow, sum  # noqa: F401  (names that shadow builtins)

@@ -5,9 +5,13 @@ so a seed gives the same values on every device.
 """
 from __future__ import annotations
 
+import math
+import os
+
 import numpy as np
 
 from . import dtypes as _dtypes
+from .errors import ShapeError
 from .backends import for_device, resolve as resolve_device
 from .tensor import Tensor, _shape_args_of
 
@@ -76,10 +80,35 @@ def full_like(other, fill_value, dtype=None, device=None, requires_grad=False):
 
 def arange(start, stop=None, step=1, dtype=None, device=None, requires_grad=False):
     """Like NumPy's arange: integers stay int64, floats become the default float dtype."""
-    array = np.arange(start, stop, step) if stop is not None else np.arange(start)
+    if stop is None:
+        start, stop = 0, start
+    _check_arange_length(start, stop, step, dtype)
+    array = np.arange(start, stop, step)
     if dtype is None and array.dtype == np.float64:
         dtype = _dtypes.default_float()
     return _finish(array.astype(_dtypes.resolve(dtype) or array.dtype, copy=False), device, requires_grad)
+
+
+def _check_arange_length(start, stop, step, dtype):
+    # Checked before allocating: NumPy would try to allocate (or die trying) first.
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    length = max(math.ceil((stop - start) / step), 0)
+    itemsize = (_dtypes.resolve(dtype) or np.dtype(np.float64)).itemsize
+    if length * itemsize > _MAX_BYTES:
+        raise ShapeError(f"arange({start}, {stop}, {step}) would have {length} elements "
+                         f"({length * itemsize / 2 ** 30:.1f} GiB), more than the {_MAX_BYTES / 2 ** 30:.0f} GiB "
+                         "this machine has; check the bounds and the step")
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2 ** 40  # no sysconf (Windows): a terabyte, only absurd lengths are caught
+
+
+_MAX_BYTES = _physical_memory()
 
 
 def linspace(start, stop, num, dtype=None, device=None, requires_grad=False):
