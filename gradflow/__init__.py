@@ -9,7 +9,7 @@ from .backends import Device
 from .creation import (arange, empty, eye, full, full_like, linspace, manual_seed, ones, ones_like, rand,
                        rand_like, randint, randn, randn_like, zeros, zeros_like)
 from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
-                     set_default_dtype, uint8)
+                     set_default_dtype, uint8, uint16, uint32, uint64)
 from .errors import (AnomalyError, AxisError, BackwardError, CUDAUnavailableError, DeviceError, DTypeError, GradflowError,
                      GraphFreedError, ShapeError)
 from .ops import *  # noqa: F401,F403  (the op table is the public function set)
