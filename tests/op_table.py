@@ -177,6 +177,28 @@ OP_CASES = [
            low=0.5, high=2.0, smooth=False),  # zero gradient: nothing to differentiate twice
     OpCase("nan_to_num", lambda x: gf.nan_to_num(gf.log(x), nan=-1.0), ((3, 4),),
            lambda x: np.nan_to_num(np.log(x), nan=-1.0), avoid=(0.0,)),
+    # ---- opsA block: activations built from primitives (gradflow/nn/functional_activations.py) ------
+    OpCase("elu", F.elu, ((3, 4),), lambda x: np.where(x > 0, x, np.expm1(x)), avoid=(0.0,)),
+    OpCase("elu_alpha", lambda x: F.elu(x, 0.5), ((3, 4),), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x)),
+           avoid=(0.0,)),
+    OpCase("selu", F.selu, ((3, 4),), lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),
+           avoid=(0.0,)),
+    OpCase("celu", lambda x: F.celu(x, 0.7), ((3, 4),), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x / 0.7)),
+           avoid=(0.0,)),
+    OpCase("mish", F.mish, ((3, 4),), lambda x: x * np.tanh(np.logaddexp(0, x))),
+    OpCase("hardswish", F.hardswish, ((3, 4),), lambda x: x * np.clip(x + 3, 0, 6) / 6, low=-4.0, high=4.0,
+           avoid=(-3.0, 3.0)),
+    OpCase("hardsigmoid", F.hardsigmoid, ((3, 4),), lambda x: np.clip(x + 3, 0, 6) / 6, low=-4.0, high=4.0,
+           avoid=(-3.0, 3.0)),
+    OpCase("logsigmoid", F.logsigmoid, ((3, 4),), lambda x: -np.logaddexp(0, -x), low=-4.0, high=4.0),
+    OpCase("softsign", F.softsign, ((3, 4),), lambda x: x / (1 + np.abs(x)), avoid=(0.0,)),
+    OpCase("relu6", F.relu6, ((3, 4),), lambda x: np.clip(x, 0, 6), low=-2.0, high=8.0, avoid=(0.0, 6.0)),
+    OpCase("hardtanh", lambda x: F.hardtanh(x, -1.0, 1.5), ((3, 4),), lambda x: np.clip(x, -1, 1.5),
+           avoid=(-1.0, 1.5)),
+    OpCase("softmin", lambda x: F.softmin(x, dim=0), ((3, 4),), lambda x: _softmax(-x, 0)),
+    # beta x crosses the threshold at x = 1.5, where softplus switches to the identity (as PyTorch's)
+    OpCase("softplus_beta_threshold", lambda x: F.softplus(x, beta=2.0, threshold=3.0), ((3, 4),),
+           lambda x: np.where(2 * x > 3, x, np.logaddexp(0, 2 * x) / 2), avoid=(1.5,)),
 ]
 
 
