@@ -32,6 +32,7 @@ class OpCase:
     positive_pairs: bool = False     # binary ops whose inputs must not tie (max/min)
     atol32: float = 1e-4
     extra: dict = field(default_factory=dict)
+    elementwise: bool = False        # any broadcasting shapes work: test_op_fuzz.py draws random ones
 
     def __str__(self):
         return self.name
@@ -200,6 +201,17 @@ OP_CASES = [
     OpCase("softplus_beta_threshold", lambda x: F.softplus(x, beta=2.0, threshold=3.0), ((3, 4),),
            lambda x: np.where(2 * x > 3, x, np.logaddexp(0, 2 * x) / 2), avoid=(1.5,)),
 ]
+
+# Elementwise rows (opsA block and the earlier ones): test_op_fuzz.py runs them on random broadcast
+# shapes, 0-d and empty included.
+_ELEMENTWISE = set("""add add_size1 sub mul mul_broadcast mul_scalar div rdiv_scalar pow pow_scalar neg exp log sqrt
+    abs erf tanh sigmoid relu leaky_relu gelu gelu_tanh softplus silu maximum minimum clip where
+    sin cos tan arcsin arccos arctan arctan2 atan2_signs sinh cosh arcsinh arccosh arctanh hypot exp2 expm1 log2
+    log10 log1p rsqrt reciprocal square logaddexp lerp lerp_scalar_weight floor ceil trunc round copysign fmod
+    remainder floor_divide nan_to_num elu elu_alpha selu celu mish hardswish hardsigmoid logsigmoid softsign relu6
+    hardtanh softplus_beta_threshold""".split())
+for _case in OP_CASES:
+    _case.elementwise = _case.elementwise or _case.name in _ELEMENTWISE
 
 
 def sample_inputs(case: OpCase, rng: np.random.Generator, dtype=np.float64):

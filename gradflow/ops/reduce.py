@@ -143,8 +143,8 @@ _amin.jvp(_extremum_jvp)
 
 def _reduce_extremum(op, x, axis, keepdims, dim, keepdim):
     axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
-    if x.data.size == 0:
-        raise ShapeError(f"{op.name} of an empty tensor (shape {x.shape}) has no value")
+    if x.data.size == 0 and _count(x.shape, axis) == 0:  # as NumPy: only a reduction over no elements fails
+        raise ShapeError(f"{op.name} of an empty tensor (shape {x.shape}) over axis {axis} has no value")
     return op(x, axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim)))
 
 
