@@ -13,11 +13,14 @@ int16 = np.dtype("int16")
 int32 = np.dtype("int32")
 int64 = np.dtype("int64")
 uint8 = np.dtype("uint8")
+uint16 = np.dtype("uint16")
+uint32 = np.dtype("uint32")
+uint64 = np.dtype("uint64")
 bool_ = np.dtype("bool")
 half, float, double, long = float16, float32, float64, int64  # PyTorch's aliases
 
 _default_float = float32
-SUPPORTED = {float16, float32, float64, int8, int16, int32, int64, uint8, bool_}
+SUPPORTED = {float16, float32, float64, int8, int16, int32, int64, uint8, uint16, uint32, uint64, bool_}
 
 
 def resolve(spec) -> np.dtype | None:

@@ -416,3 +416,32 @@ _METHODS = ("exp log sqrt tanh sigmoid relu sum mean max min var std reshape vie
 for _name in _METHODS:
     setattr(Tensor, _name, _method(getattr(_ops, _name)))
 del _name
+
+# Elementwise math, rounding and predicates (issue 13): NumPy names and PyTorch's aliases.
+_ELEMENTWISE_METHODS = ("sin cos tan arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh asin acos atan "
+                        "atan2 asinh acosh atanh exp2 expm1 log2 log10 log1p rsqrt reciprocal hypot floor ceil round "
+                        "trunc fix copysign fmod remainder floor_divide logaddexp lerp nan_to_num isinf isposinf "
+                        "isneginf isclose logical_and logical_or logical_xor logical_not bitwise_and bitwise_or "
+                        "bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift").split()
+for _name in _ELEMENTWISE_METHODS:
+    setattr(Tensor, _name, _method(getattr(_ops, _name)))
+del _name
+
+
+def _operator(function, reflected=False):
+    if reflected:
+        return lambda self, other: function(other, self)
+    return lambda self, other: function(self, other)
+
+
+# % and // are Python's (and PyTorch's remainder / floor_divide); & | ^ ~ << >> are bitwise.
+for _names, _function in ((("__mod__", "__rmod__"), _ops.remainder),
+                          (("__floordiv__", "__rfloordiv__"), _ops.floor_divide),
+                          (("__and__", "__rand__"), _ops.bitwise_and), (("__or__", "__ror__"), _ops.bitwise_or),
+                          (("__xor__", "__rxor__"), _ops.bitwise_xor),
+                          (("__lshift__", "__rlshift__"), _ops.left_shift),
+                          (("__rshift__", "__rrshift__"), _ops.right_shift)):
+    setattr(Tensor, _names[0], _operator(_function))
+    setattr(Tensor, _names[1], _operator(_function, reflected=True))
+Tensor.__invert__ = lambda self: _ops.bitwise_not(self)
+del _names, _function

@@ -32,6 +32,7 @@ class OpCase:
     positive_pairs: bool = False     # binary ops whose inputs must not tie (max/min)
     atol32: float = 1e-4
     extra: dict = field(default_factory=dict)
+    elementwise: bool = False        # any broadcasting shapes work: test_op_fuzz.py draws random ones
 
     def __str__(self):
         return self.name
@@ -136,7 +137,81 @@ OP_CASES = [
     OpCase("mse_loss", lambda x, y: F.mse_loss(x, y), ((3, 4), (3, 4)), lambda x, y: ((x - y) ** 2).mean()),
     OpCase("l2_penalty", lambda w1, w2: F.l2_penalty([w1, w2], 0.1), ((3, 4), (2, 3)),
            lambda w1, w2: 0.05 * ((w1 ** 2).sum() + (w2 ** 2).sum())),
+    # ---- opsA block (issue 13): elementwise math, rounding and remainders --------------------------
+    OpCase("sin", gf.sin, ((3, 4),), np.sin),
+    OpCase("cos", lambda x: x.cos(), ((3, 4),), np.cos),
+    OpCase("tan", gf.tan, ((3, 4),), np.tan, low=-1.2, high=1.2),
+    OpCase("arcsin", gf.arcsin, ((3, 4),), np.arcsin, low=-0.9, high=0.9),
+    OpCase("arccos", gf.acos, ((3, 4),), np.arccos, low=-0.9, high=0.9),
+    OpCase("arctan", gf.arctan, ((3, 4),), np.arctan),
+    OpCase("arctan2", gf.arctan2, ((3, 4), (4,)), np.arctan2, low=0.3, high=2.0),
+    OpCase("atan2_signs", lambda y, x: gf.atan2(y - 1.0, x - 1.0), ((2, 3), (2, 1)),
+           lambda y, x: np.arctan2(y - 1.0, x - 1.0), low=0.0, high=0.8),
+    OpCase("sinh", gf.sinh, ((3, 4),), np.sinh),
+    OpCase("cosh", gf.cosh, ((3, 4),), np.cosh),
+    OpCase("arcsinh", gf.asinh, ((3, 4),), np.arcsinh),
+    OpCase("arccosh", gf.arccosh, ((3, 4),), np.arccosh, low=1.2, high=3.0),
+    OpCase("arctanh", gf.arctanh, ((3, 4),), np.arctanh, low=-0.9, high=0.9),
+    OpCase("hypot", gf.hypot, ((3, 1), (1, 4)), np.hypot, avoid=(0.0,)),
+    OpCase("exp2", gf.exp2, ((3, 4),), np.exp2),
+    OpCase("expm1", gf.expm1, ((3, 4),), np.expm1),
+    OpCase("log2", gf.log2, ((3, 4),), np.log2, low=0.2, high=3.0),
+    OpCase("log10", gf.log10, ((3, 4),), np.log10, low=0.2, high=3.0),
+    OpCase("log1p", gf.log1p, ((3, 4),), np.log1p, low=-0.8, high=2.0),
+    OpCase("rsqrt", gf.rsqrt, ((3, 4),), lambda x: 1 / np.sqrt(x), low=0.3, high=3.0),
+    OpCase("reciprocal", gf.reciprocal, ((3, 4),), np.reciprocal, low=0.5, high=2.0),
+    OpCase("square", gf.square, ((3, 4),), np.square),
+    OpCase("logaddexp", gf.logaddexp, ((2, 3), (3,)), np.logaddexp),
+    OpCase("lerp", gf.lerp, ((3, 4), (4,), (3, 1)), lambda a, b, w: a + w * (b - a)),
+    OpCase("lerp_scalar_weight", lambda a, b: gf.lerp(a, b, 0.25), ((3, 4), (3, 4)), lambda a, b: a + 0.25 * (b - a)),
+    OpCase("floor", gf.floor, ((3, 4),), np.floor, avoid=(-2.0, -1.0, 0.0, 1.0, 2.0), smooth=False),
+    OpCase("ceil", lambda x: x.ceil(), ((3, 4),), np.ceil, avoid=(-2.0, -1.0, 0.0, 1.0, 2.0), smooth=False),
+    OpCase("trunc", gf.trunc, ((3, 4),), np.trunc, avoid=(-2.0, -1.0, 0.0, 1.0, 2.0), smooth=False),
+    OpCase("round", gf.round, ((3, 4),), np.round, avoid=(-1.5, -0.5, 0.5, 1.5), smooth=False),
+    OpCase("copysign", gf.copysign, ((3, 4), (4,)), np.copysign, avoid=(0.0,)),
+    # x - 1.25 in (-0.75, 0.75) and y in (0.5, 2): both signs of the dividend, x / y off integers.
+    OpCase("fmod", lambda x, y: gf.fmod(x - 1.25, y), ((3, 4), (4,)), lambda x, y: np.fmod(x - 1.25, y),
+           low=0.5, high=2.0),
+    OpCase("remainder", lambda x, y: (x - 1.25) % y, ((3, 4), (3, 1)), lambda x, y: np.remainder(x - 1.25, y),
+           low=0.5, high=2.0),
+    OpCase("floor_divide", lambda x, y: (x * 3 - 4) // y, ((3, 4), (4,)), lambda x, y: np.floor_divide(x * 3 - 4, y),
+           low=0.5, high=2.0, smooth=False),  # zero gradient: nothing to differentiate twice
+    OpCase("nan_to_num", lambda x: gf.nan_to_num(gf.log(x), nan=-1.0), ((3, 4),),
+           lambda x: np.nan_to_num(np.log(x), nan=-1.0), avoid=(0.0,)),
+    # ---- opsA block: activations built from primitives (gradflow/nn/functional_activations.py) ------
+    OpCase("elu", F.elu, ((3, 4),), lambda x: np.where(x > 0, x, np.expm1(x)), avoid=(0.0,)),
+    OpCase("elu_alpha", lambda x: F.elu(x, 0.5), ((3, 4),), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x)),
+           avoid=(0.0,)),
+    OpCase("selu", F.selu, ((3, 4),), lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),
+           avoid=(0.0,)),
+    OpCase("celu", lambda x: F.celu(x, 0.7), ((3, 4),), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x / 0.7)),
+           avoid=(0.0,)),
+    OpCase("mish", F.mish, ((3, 4),), lambda x: x * np.tanh(np.logaddexp(0, x))),
+    OpCase("hardswish", F.hardswish, ((3, 4),), lambda x: x * np.clip(x + 3, 0, 6) / 6, low=-4.0, high=4.0,
+           avoid=(-3.0, 3.0)),
+    OpCase("hardsigmoid", F.hardsigmoid, ((3, 4),), lambda x: np.clip(x + 3, 0, 6) / 6, low=-4.0, high=4.0,
+           avoid=(-3.0, 3.0)),
+    OpCase("logsigmoid", F.logsigmoid, ((3, 4),), lambda x: -np.logaddexp(0, -x), low=-4.0, high=4.0),
+    OpCase("softsign", F.softsign, ((3, 4),), lambda x: x / (1 + np.abs(x)), avoid=(0.0,)),
+    OpCase("relu6", F.relu6, ((3, 4),), lambda x: np.clip(x, 0, 6), low=-2.0, high=8.0, avoid=(0.0, 6.0)),
+    OpCase("hardtanh", lambda x: F.hardtanh(x, -1.0, 1.5), ((3, 4),), lambda x: np.clip(x, -1, 1.5),
+           avoid=(-1.0, 1.5)),
+    OpCase("softmin", lambda x: F.softmin(x, dim=0), ((3, 4),), lambda x: _softmax(-x, 0)),
+    # beta x crosses the threshold at x = 1.5, where softplus switches to the identity (as PyTorch's)
+    OpCase("softplus_beta_threshold", lambda x: F.softplus(x, beta=2.0, threshold=3.0), ((3, 4),),
+           lambda x: np.where(2 * x > 3, x, np.logaddexp(0, 2 * x) / 2), avoid=(1.5,)),
 ]
+
+# Elementwise rows (opsA block and the earlier ones): test_op_fuzz.py runs them on random broadcast
+# shapes, 0-d and empty included.
+_ELEMENTWISE = set("""add add_size1 sub mul mul_broadcast mul_scalar div rdiv_scalar pow pow_scalar neg exp log sqrt
+    abs erf tanh sigmoid relu leaky_relu gelu gelu_tanh softplus silu maximum minimum clip where
+    sin cos tan arcsin arccos arctan arctan2 atan2_signs sinh cosh arcsinh arccosh arctanh hypot exp2 expm1 log2
+    log10 log1p rsqrt reciprocal square logaddexp lerp lerp_scalar_weight floor ceil trunc round copysign fmod
+    remainder floor_divide nan_to_num elu elu_alpha selu celu mish hardswish hardsigmoid logsigmoid softsign relu6
+    hardtanh softplus_beta_threshold""".split())
+for _case in OP_CASES:
+    _case.elementwise = _case.elementwise or _case.name in _ELEMENTWISE
 
 
 def sample_inputs(case: OpCase, rng: np.random.Generator, dtype=np.float64):

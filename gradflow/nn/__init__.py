@@ -7,9 +7,13 @@
 """
 from . import functional, init
 from .activations import ACTIVATION_MODULES, GELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
+from .activations import (CELU, ELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, ReLU6, Softmin,
+                          Softsign)
 from .layers import MLP, Dropout, Flatten, Linear, Sequential
 from .module import IncompatibleKeys, Module
 from .parameter import Parameter
 
 __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Sequential", "Dropout", "Flatten", "MLP",
-           "ReLU", "GELU", "Sigmoid", "Tanh", "LeakyReLU", "Softplus", "ACTIVATION_MODULES", "IncompatibleKeys"]
+           "ReLU", "GELU", "Sigmoid", "Tanh", "LeakyReLU", "Softplus", "ACTIVATION_MODULES", "IncompatibleKeys",
+           "ELU", "SELU", "CELU", "Mish", "Hardswish", "Hardsigmoid", "LogSigmoid", "Softsign", "ReLU6", "Hardtanh",
+           "Softmin"]

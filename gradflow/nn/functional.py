@@ -8,15 +8,19 @@ from __future__ import annotations
 from .. import creation
 from ..autograd.grad_mode import is_grad_enabled  # noqa: F401  (re-exported for layers)
 from ..errors import ShapeError
-from ..ops import (cross_entropy, gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus,
-                   sum_of_squares, tanh)
+from ..ops import (cross_entropy, gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, sum_of_squares,
+                   tanh)
 from ..ops.activation import ACTIVATIONS
 from ..ops.fused import FUSED_ACTIVATIONS, LINEAR_ACTIVATIONS
 from ..ops.linalg import linear as _linear
 from ..tensor import Tensor
+from .functional_activations import (celu, elu, hardsigmoid, hardswish, hardtanh, logsigmoid, mish, relu6, selu,
+                                     softmin, softplus, softsign)
 
 __all__ = ["linear", "linear_act", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "softplus", "silu", "softmax",
-           "log_softmax", "cross_entropy", "mse_loss", "dropout", "l2_penalty", "FUSED_ACTIVATIONS"]
+           "log_softmax", "cross_entropy", "mse_loss", "dropout", "l2_penalty", "FUSED_ACTIVATIONS",
+           "elu", "selu", "celu", "mish", "hardswish", "hardsigmoid", "logsigmoid", "softsign", "relu6", "hardtanh",
+           "softmin"]
 
 
 def linear(x, weight, bias=None):

@@ -5,8 +5,8 @@ Primitives (forward + VJP side by side) live by kind: ``elementwise``, ``activat
 function and, where natural, a Tensor method.
 """
 from .activation import ACTIVATIONS, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
-from .compare import (eq, equal, ge, greater, greater_equal, gt, isfinite, isnan, le, less, less_equal, lt,
-                      ne, not_equal, sign)
+from .compare import (eq, equal, ge, greater, greater_equal, gt, isclose, isfinite, isinf, isnan, isneginf,
+                      isposinf, le, less, less_equal, lt, ne, not_equal, sign)
 from .elementwise import abs, add, clip, div, erf, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub, where
 from .linalg import matmul
 from .reduce import all, amax, amin, any, argmax, argmin, max, mean, min, std, sum, sum_of_squares, var
@@ -15,9 +15,22 @@ from .shape import (broadcast_to, cast, cat, concatenate, expand, expand_as, exp
                     permute, reshape, squeeze, stack, sum_to, swapaxes, to_device, transpose, unsqueeze, view)
 from .softmax import cross_entropy, log_softmax, softmax
 
+from .bitwise import (bitwise_and, bitwise_left_shift, bitwise_not, bitwise_or, bitwise_right_shift, bitwise_xor,
+                      invert, left_shift, logical_and, logical_not, logical_or, logical_xor, right_shift)
+from .explog import exp2, expm1, log10, log1p, log2, logaddexp, reciprocal, rsqrt
+from .rounding import ceil, copysign, fix, floor, floor_divide, fmod, mod, nan_to_num, remainder, round, trunc
+from .trig import (acos, acosh, arccos, arccosh, arcsin, arcsinh, arctan, arctan2, arctanh, asin, asinh, atan, atan2,
+                   atanh, cos, cosh, hypot, sin, sinh, tan)
+
 clamp = clip
 subtract, multiply, divide, negative, power = sub, mul, div, neg, pow
 
 
 def square(x):
     return mul(x, x)
+
+
+def lerp(start, end, weight):
+    """``start + weight * (end - start)`` (PyTorch's lerp); ``weight`` is a number or a tensor, and
+    all three broadcast. A composition, so its gradients need no rule of their own."""
+    return start + weight * (end - start)
