@@ -309,6 +309,53 @@ OPS_B_CASES = [
 OP_CASES += OPS_B_CASES
 
 
+def _np_cumulative_index(fn, x, axis):
+    """Index of the latest entry equal to the running extremum (PyTorch's cummax/cummin indices)."""
+    x = np.moveaxis(x, axis, -1)
+    running = fn.accumulate(x, axis=-1)
+    positions = np.where(x == running, np.arange(x.shape[-1]), 0)
+    return np.moveaxis(np.maximum.accumulate(positions, axis=-1), -1, axis)
+
+
+@dataclass
+class IndexCase:
+    """An op with an integer (or bool) output: forward only, against NumPy, on one float64 input."""
+    name: str
+    fn: Callable
+    shape: tuple
+    reference: Callable
+
+    def __str__(self):
+        return self.name
+
+
+TIES = np.array([[3.0, 1.0, 3.0, 2.0], [0.0, 0.0, -1.0, 0.0], [2.0, 5.0, 5.0, 1.0]])
+INDEX_CASES = [
+    IndexCase("argsort", lambda x: gf.argsort(x, dim=1), (3, 4), lambda x: np.argsort(x, 1, kind="stable")),
+    IndexCase("argsort_descending", lambda x: x.argsort(0, descending=True), (4, 3),
+              lambda x: np.argsort(-x, 0, kind="stable")),
+    IndexCase("argsort_ties_stable", lambda x: gf.argsort(x * 0 + gf.tensor(TIES)), (3, 4),
+              lambda x: np.argsort(TIES, -1, kind="stable")),
+    IndexCase("sort_indices", lambda x: gf.sort(x, 1).indices, (3, 4), lambda x: np.argsort(x, 1, kind="stable")),
+    IndexCase("topk_indices", lambda x: gf.topk(x, 2).indices, (3, 5), lambda x: np.argsort(-x, -1, kind="stable")[:, :2]),
+    IndexCase("median_indices", lambda x: gf.median(x, dim=0).indices, (5, 3),
+              lambda x: np.argsort(x, 0, kind="stable")[2]),
+    IndexCase("cummax_indices", lambda x: gf.cummax(x, dim=1).indices, (3, 6),
+              lambda x: _np_cumulative_index(np.maximum, x, 1)),
+    IndexCase("cummax_indices_ties", lambda x: gf.cummax(x * 0 + gf.tensor(TIES), dim=1).indices, (3, 4),
+              lambda x: _np_cumulative_index(np.maximum, TIES, 1)),
+    IndexCase("cummin_indices_ties", lambda x: gf.cummin(x * 0 + gf.tensor(TIES), 0).indices, (3, 4),
+              lambda x: _np_cumulative_index(np.minimum, TIES, 0)),
+    IndexCase("nonzero", lambda x: gf.nonzero(x > 0), (3, 4), lambda x: np.argwhere(x > 0)),
+    IndexCase("nonzero_as_tuple", lambda x: gf.stack(gf.nonzero(x > 0, as_tuple=True)), (3, 4),
+              lambda x: np.stack(np.nonzero(x > 0))),
+    IndexCase("argwhere", lambda x: gf.argwhere(x > 0.5), (2, 3, 2), lambda x: np.argwhere(x > 0.5)),
+    IndexCase("one_hot", lambda x: gf.one_hot(gf.argmax(x, 1), 5), (3, 4), lambda x: np.eye(5, dtype=np.int64)[x.argmax(1)]),
+    IndexCase("one_hot_inferred", lambda x: F.one_hot(gf.argmax(x, 0)), (3, 4),
+              lambda x: np.eye(x.argmax(0).max() + 1, dtype=np.int64)[x.argmax(0)]),
+]
+
+
 def sample_inputs(case: OpCase, rng: np.random.Generator, dtype=np.float64):
     """Random inputs inside the case's domain, away from its kinks and (for max/min) from ties."""
     arrays = []
