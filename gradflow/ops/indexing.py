@@ -39,8 +39,10 @@ def index_array(index, x, what):
         array = index.data
     elif isinstance(index, backend.array_type):
         array = index
+    elif isinstance(index, (np.ndarray, list, tuple, int, np.integer)):
+        array = backend.asarray(np.asarray(index))  # host data goes to the tensor's device
     else:
-        array = backend.asarray(np.asarray(index) if not hasattr(index, "__cuda_array_interface__") else index)
+        raise DeviceError(f"{what}: index of type {type(index).__name__} is not on the tensor's device {x.device}")
     if array.dtype.kind not in "iu":
         raise DTypeError(f"{what}: index must be an integer tensor, got dtype {array.dtype}")
     return array
@@ -181,18 +183,19 @@ def gather(x, dim, index):
     [[1.0, 1.0], [4.0, 3.0]]
     """
     index = index_array(index, x, "gather")
+    if x.ndim == 0:  # PyTorch treats a 0-d tensor as one entry along dim 0 or -1
+        one_axis(dim, 0, x.shape, "gather")
+        return reshape(gather(reshape(x, (1,)), 0, index.reshape(-1)), index.shape)
     axis = one_axis(dim, x.ndim, x.shape, "gather")
     _check_fits(index, x, axis, "gather", "input")
     index = _checked(index, x.shape[axis] if x.ndim else 1, "gather", x.shape)
-    if x.ndim == 0:
-        return reshape(x, ()) if index.ndim == 0 else x
     part = x if all(i == s for d, (i, s) in enumerate(zip(index.shape, x.shape)) if d != axis) \
         else getitem(x, _leading(index.shape, axis, x.shape))
     return _take_along(part, index=index, axis=axis)
 
 
 def _check_fits(index, x, axis, what, name, including_axis=False):
-    if index.ndim != builtins.max(x.ndim, 0) and not (x.ndim == 0 and index.ndim <= 1):
+    if index.ndim != x.ndim:
         raise ShapeError(f"{what}: index of shape {tuple(index.shape)} must have as many axes as the "
                          f"{name} of shape {x.shape}")
     for d, (i, s) in enumerate(zip(index.shape, x.shape)):
@@ -376,7 +379,8 @@ def _scatter_prod(backend, x, src, index, axis, include_self):
         magnitude = xp.exp(_counts_of(xp, xp.log(xp.where(src == 0, 1, xp.abs(src))), index, axis, x.shape))
         negatives = _counts_of(xp, (src < 0).astype(x.dtype), index, axis, x.shape)
         zeros = _counts_of(xp, (src == 0).astype(x.dtype), index, axis, x.shape)
-        out = out * magnitude * xp.where(negatives % 2 == 1, -1, 1) * (zeros == 0)
+        sign = xp.where(negatives % 2 == 1, -1, 1).astype(x.dtype)
+        out = (out * magnitude * sign * (zeros == 0)).astype(x.dtype, copy=False)
     return out
 
 
@@ -454,9 +458,7 @@ def index_select(x, dim, index):
         raise ShapeError(f"index_select: index must be 1-D, got shape {tuple(index.shape)}")
     axis = one_axis(dim, x.ndim, x.shape, "index_select")
     index = _checked(index.reshape(-1), x.shape[axis] if x.ndim else 1, "index_select", x.shape)
-    if x.ndim == 0:
-        return reshape(x, (1,)) if index.ndim else x
-    return getitem(x, (builtins.slice(None),) * axis + (index,))
+    return getitem(reshape(x, (1,)) if x.ndim == 0 else x, (builtins.slice(None),) * axis + (index,))
 
 
 def masked_fill(x, mask, value):
@@ -517,11 +519,11 @@ def nonzero(x, *, as_tuple=False):
     [[0, 1], [1, 0]]
     """
     xp = of_array(x.data).xp
-    parts = xp.nonzero(x.data) if x.ndim else xp.nonzero(x.data.reshape(1))
-    if as_tuple:
-        return tuple(Tensor(p.astype(np.int64, copy=False)) for p in parts)
-    return Tensor(xp.stack(parts, axis=1).astype(np.int64, copy=False) if parts
-                  else xp.zeros((int(x.data.size != 0 and bool(x.data)), 0), dtype=np.int64))
+    if x.ndim == 0:  # one entry, no axes: PyTorch gives (n, 0), or one index tensor over [0]
+        found = int(bool(x.data))
+        return (Tensor(xp.zeros(found, dtype=np.int64)),) if as_tuple else Tensor(xp.zeros((found, 0), dtype=np.int64))
+    parts = [p.astype(np.int64, copy=False) for p in xp.nonzero(x.data)]
+    return tuple(Tensor(p) for p in parts) if as_tuple else Tensor(xp.stack(parts, axis=1))
 
 
 def argwhere(x):
