@@ -170,3 +170,19 @@ def test_einsum_implicit_output_and_list_operands_follow_numpy():
     a, b = RNG.standard_normal((2, 3)), RNG.standard_normal((3, 2))
     np.testing.assert_allclose(gf.einsum("ij,jk", [gf.tensor(a), gf.tensor(b)]).numpy(), np.einsum("ij,jk", a, b))
     np.testing.assert_allclose(gf.einsum("ba", gf.tensor(a)).numpy(), np.einsum("ba", a))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+def test_pad_modes_match_torch_for_every_allowed_width(mode):
+    for n in (2, 4):
+        limit = {"reflect": n - 1, "circular": n, "replicate": n + 1}[mode]
+        data = RNG.standard_normal((2, n))
+        for before in range(limit + 1):
+            for after in range(limit + 1):
+                x, t = gf.tensor(data, requires_grad=True), torch.tensor(data, requires_grad=True)
+                out, expected = F.pad(x, (before, after), mode=mode), TF.pad(t, (before, after), mode=mode)
+                np.testing.assert_array_equal(out.numpy(), expected.detach().numpy())
+                upstream = np.arange(out.numel(), dtype=np.float64).reshape(out.shape)
+                out.backward(gf.tensor(upstream))
+                expected.backward(torch.tensor(upstream))
+                np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import string
 
+import numpy as np
+
 from ..backends import of_array
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -26,7 +28,36 @@ def _einsum1(backend, x, inputs, output):
 
 @primitive("einsum_binary", save=("x", "y"))
 def _einsum2(backend, x, y, inputs, output):
-    return backend.xp.einsum(",".join(inputs) + "->" + output, x, y)
+    a, b = inputs
+    if len(set(a)) < len(a) or len(set(b)) < len(b):  # a diagonal: leave it to einsum
+        return backend.xp.einsum(",".join(inputs) + "->" + output, x, y)
+    return _as_matmul(backend.xp, x, y, a, b, output)
+
+
+def _as_matmul(xp, x, y, a, b, output):
+    """The contraction as one batched matmul (BLAS), which einsum itself does not use for batches:
+    letters only one operand has and the output lacks are summed first; then x becomes
+    (batch, kept-from-x, contracted) and y (batch, contracted, kept-from-y)."""
+    lonely_a = tuple(i for i, c in enumerate(a) if c not in b and c not in output)
+    lonely_b = tuple(i for i, c in enumerate(b) if c not in a and c not in output)
+    if lonely_a:
+        x, a = x.sum(axis=lonely_a), "".join(c for i, c in enumerate(a) if i not in lonely_a)
+    if lonely_b:
+        y, b = y.sum(axis=lonely_b), "".join(c for i, c in enumerate(b) if i not in lonely_b)
+    batch = [c for c in a if c in b and c in output]
+    summed = [c for c in a if c in b and c not in output]
+    left = [c for c in a if c not in b]
+    right = [c for c in b if c not in a]
+    size = {c: n for c, n in zip(a + b, x.shape + y.shape)}
+
+    def count(letters):
+        return int(np.prod([size[c] for c in letters], dtype=np.int64))
+
+    x3 = x.transpose([a.index(c) for c in batch + left + summed]).reshape(count(batch), count(left), count(summed))
+    y3 = y.transpose([b.index(c) for c in batch + summed + right]).reshape(count(batch), count(summed), count(right))
+    out = xp.matmul(x3, y3).reshape([size[c] for c in batch + left + right])
+    order = batch + left + right
+    return xp.ascontiguousarray(out.transpose([order.index(c) for c in output]))
 
 
 def _einsum(*operands, inputs, output):

@@ -352,16 +352,32 @@ def pad(x, pad, mode="constant", value=0.0):
         if limit is not None and builtins.max(before, after) > limit or n == 0:
             raise ShapeError(f"pad: mode {mode!r} needs widths {'<=' if mode == 'circular' else '<'} the size "
                              f"of axis {axis} ({n}, shape {x.shape}), got {(before, after)}")
-        positions = xp.arange(-before, n + after)
-        if mode == "replicate":
-            source = xp.clip(positions, 0, n - 1)
-        elif mode == "circular":
-            source = positions % n
-        else:
-            source = xp.abs(positions)
-            source = xp.where(source >= n, 2 * (n - 1) - source, source)
-        x = _getitem(x, index=_along(axis, source), basic=False)
+        x = concatenate([p for p in _borders(x, axis, before, after, mode) if p is not None], axis=axis)
     return x
+
+
+def _borders(x, axis, before, after, mode):
+    """(left border, x, right border) along ``axis`` as basic slices of x (reversed for reflect,
+    the edge broadcast for replicate), so the gradient is a few slice additions, not a scatter."""
+    n = x.shape[axis]
+
+    def part(start, stop, step=1):
+        return _getitem(x, index=_along(axis, builtins.slice(start, stop, step)), basic=True)
+
+    def edge(i, width):
+        shape = x.shape[:axis] + (width,) + x.shape[axis + 1:]
+        return broadcast_to(part(i, i + 1), shape)
+
+    if mode == "reflect":  # left: x[before], ..., x[1]; right: x[n - 2], ..., x[n - 1 - after]
+        left = part(before, 0, -1) if before else None
+        right = part(n - 2, n - 2 - after if n - 2 - after >= 0 else None, -1) if after else None
+    elif mode == "replicate":
+        left = edge(0, before) if before else None
+        right = edge(n - 1, after) if after else None
+    else:  # circular
+        left = part(n - before, n) if before else None
+        right = part(0, after) if after else None
+    return left, x, right
 
 
 def _pad_constant(x, axis, before, after, value, xp):
