@@ -408,7 +408,7 @@ from .ops import movement as _movement  # noqa: E402
 
 for _name in ("prod logsumexp cumsum cumprod cummax cummin logcumsumexp sort argsort topk median flip roll tile "
               "repeat_interleave split chunk unbind tril triu diag diagonal trace unfold movedim moveaxis gather "
-              "scatter scatter_add scatter_reduce index_select take_along_axis masked_fill masked_select nonzero "
+              "scatter scatter_add scatter_reduce index_select take_along_axis take_along_dim masked_fill masked_select nonzero "
               "argwhere").split():
     setattr(Tensor, _name, _method(getattr(_ops, _name)))
 

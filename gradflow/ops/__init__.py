@@ -26,7 +26,7 @@ def square(x):
 # ----- reductions and scans, movement, indexing (issue 13, part B) -----
 from .einsum import einsum  # noqa: E402
 from .indexing import (argwhere, gather, index_select, masked_fill, masked_select, nonzero, one_hot,  # noqa: E402
-                       scatter, scatter_add, scatter_reduce, take_along_axis)
+                       scatter, scatter_add, scatter_reduce, take_along_axis, take_along_dim)
 from .movement import (chunk, diag, diagonal, flip, meshgrid, moveaxis, movedim, pad, repeat,  # noqa: E402
                        repeat_interleave, roll, split, tile, trace, tril, triu, unbind, unfold)
 from .scan import cummax, cummin, cumprod, cumsum, logcumsumexp, logsumexp, prod  # noqa: E402

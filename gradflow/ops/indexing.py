@@ -175,6 +175,17 @@ def take_along_axis(x, indices, axis=-1, *, dim=None):
     return _take_along(broadcast_to(x, x_shape), index=xp.ascontiguousarray(index), axis=axis)
 
 
+def take_along_dim(x, indices, dim=None):
+    """PyTorch's take_along_dim: ``take_along_axis`` along ``dim``, or over the flattened tensor when None.
+
+    >>> gradflow.take_along_dim(gradflow.tensor([[10., 20.], [30., 40.]]), gradflow.tensor([3, 0])).tolist()
+    [40.0, 10.0]
+    """
+    if dim is None:
+        return take_along_axis(reshape(x, (-1,)), index_array(indices, x, "take_along_dim").reshape(-1), 0)
+    return take_along_axis(x, indices, dim)
+
+
 def gather(x, dim, index):
     """PyTorch's gather: ``out[i][j] = x[index[i][j]][j]`` for dim 0; ``index`` may be smaller than x
     off ``dim`` (no broadcasting).
