@@ -20,6 +20,10 @@ from .tensor import Tensor, tensor
 from . import autograd, cuda, data, func, memory, nn, optim, profiler  # noqa: E402
 from .checkpointing import checkpoint, checkpoint_sequential  # noqa: E402
 from .interop import from_dlpack, load_model, save_model  # noqa: E402
+import importlib as _importlib  # noqa: E402
+
+# ``from .ops import *`` bound gradflow.ops.linalg to this name; the public namespace replaces it.
+linalg = _importlib.import_module(".linalg", __name__)
 
 device = Device
 __version__ = "0.1.0"

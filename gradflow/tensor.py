@@ -445,3 +445,22 @@ for _names, _function in ((("__mod__", "__rmod__"), _ops.remainder),
     setattr(Tensor, _names[1], _operator(_function, reflected=True))
 Tensor.__invert__ = lambda self: _ops.bitwise_not(self)
 del _names, _function
+
+# Issue 13 part B: reductions/scans, movement, indexing. ``repeat`` is PyTorch's (tile), not
+# NumPy's (``gradflow.repeat`` is NumPy's: repeat_interleave).
+from .ops import movement as _movement  # noqa: E402
+
+for _name in ("prod logsumexp cumsum cumprod cummax cummin logcumsumexp sort argsort topk median flip roll tile "
+              "repeat_interleave split chunk unbind tril triu diag diagonal trace unfold movedim moveaxis gather "
+              "scatter scatter_add scatter_reduce index_select take_along_axis take_along_dim masked_fill masked_select nonzero "
+              "argwhere").split():
+    setattr(Tensor, _name, _method(getattr(_ops, _name)))
+
+
+def _repeat(self, *sizes):
+    """PyTorch's ``Tensor.repeat(*sizes)``: the tensor tiled ``sizes`` times per axis (NumPy's tile)."""
+    return _movement.repeat_tensor(self, *sizes)
+
+
+Tensor.repeat = _repeat
+del _name

@@ -214,6 +214,223 @@ for _case in OP_CASES:
     _case.elementwise = _case.elementwise or _case.name in _ELEMENTWISE
 
 
+# ----- issue 13 part B: reductions and scans, movement, indexing ------------------------------------
+# Index arguments are NumPy arrays: the ops move them to the data's device, so these rows also run
+# unchanged on CUDA (tests/kernels/test_gpu_op_table.py).
+IDX = np.array([[0, 3], [1, 1], [2, 0]])              # gather/scatter along axis 1 of a (3, 4)
+IDX_UNIQUE = np.array([[3, 1], [0, 2], [2, 3]])       # per row, distinct targets
+IDX_ROWS = np.array([[2, 0, 1, 2], [0, 0, 2, 1]])     # along axis 0 of a (3, 4), repeats
+MASK = np.array([[True, False, False, True], [False, False, True, False], [True, True, False, False]])
+MASK_ROW = np.array([True, False, True, True])
+
+
+def _np_scatter(x, index, src, axis, ufunc=None, include_self=True, mean=False):
+    """Reference scatter/scatter_reduce by NumPy's ufunc.at (``ufunc`` None: overwrite, last wins)."""
+    out = x.copy()
+    full = tuple(index if d == axis else np.arange(n).reshape([-1 if k == d else 1 for k in range(index.ndim)])
+                 for d, n in enumerate(index.shape))
+    src = src[tuple(slice(0, n) for n in index.shape)]
+    if ufunc is None:
+        out[full] = src
+        return out
+    hit = np.zeros(x.shape)
+    np.add.at(hit, full, 1.0)
+    if not include_self:
+        out[hit > 0] = ufunc.identity if ufunc.identity is not None else (-np.inf if ufunc is np.maximum else np.inf)
+    ufunc.at(out, full, src)
+    if mean:
+        out = np.divide(out, hit + include_self, out=out, where=hit > 0)
+    return out
+
+
+def _np_cumulative(fn, x, axis):
+    return fn.accumulate(x, axis=axis)
+
+
+OPS_B_CASES = [
+    # reductions and scans
+    OpCase("prod_axis", lambda x: gf.prod(x, axis=1), ((3, 4),), lambda x: np.prod(x, 1)),
+    OpCase("prod_all", lambda x: x.prod(), ((2, 3),), np.prod),
+    OpCase("prod_dim_keepdim", lambda x: x.prod(dim=0, keepdim=True), ((3, 2, 2),),
+           lambda x: x.prod(axis=0, keepdims=True)),
+    OpCase("prod_axes", lambda x: gf.prod(x, axis=(0, 2)), ((2, 3, 2),), lambda x: x.prod(axis=(0, 2))),
+    OpCase("logsumexp", lambda x: gf.logsumexp(x, dim=1), ((3, 4),), lambda x: scipy.special.logsumexp(x, 1)),
+    OpCase("logsumexp_keepdims", lambda x: x.logsumexp(axis=(0, 1), keepdims=True), ((2, 3),),
+           lambda x: scipy.special.logsumexp(x, (0, 1), keepdims=True)),
+    OpCase("cumsum", lambda x: gf.cumsum(x, dim=1), ((3, 4),), lambda x: np.cumsum(x, 1)),
+    OpCase("cumsum_flat", gf.cumsum, ((2, 3),), np.cumsum),
+    OpCase("cumprod", lambda x: x.cumprod(0), ((4, 3),), lambda x: np.cumprod(x, 0), low=0.3, high=1.5),
+    OpCase("cumprod_signed", lambda x: gf.cumprod(x, dim=-1), ((2, 4),), lambda x: np.cumprod(x, -1)),
+    OpCase("cummax", lambda x: gf.cummax(x, dim=1).values, ((3, 5),), lambda x: _np_cumulative(np.maximum, x, 1)),
+    OpCase("cummin", lambda x: x.cummin(0).values, ((5, 2),), lambda x: _np_cumulative(np.minimum, x, 0)),
+    OpCase("logcumsumexp", lambda x: gf.logcumsumexp(x, dim=1), ((3, 4),),
+           lambda x: _np_cumulative(np.logaddexp, x, 1)),
+    OpCase("sort", lambda x: gf.sort(x, dim=1).values, ((3, 4),), lambda x: np.sort(x, 1)),
+    OpCase("sort_descending", lambda x: x.sort(0, descending=True).values, ((4, 3),), lambda x: -np.sort(-x, 0)),
+    OpCase("topk", lambda x: gf.topk(x, 2, dim=1).values, ((3, 5),), lambda x: -np.sort(-x, 1)[:, :2]),
+    OpCase("topk_smallest", lambda x: x.topk(3, 0, largest=False).values, ((4, 2),), lambda x: np.sort(x, 0)[:3]),
+    OpCase("median_dim", lambda x: gf.median(x, dim=1).values, ((3, 4),), lambda x: np.sort(x, 1)[:, 1]),
+    OpCase("median_keepdim", lambda x: x.median(0, keepdim=True).values, ((5, 2),),
+           lambda x: np.sort(x, 0)[2:3]),
+    OpCase("median_all", gf.median, ((2, 3),), lambda x: np.sort(x.ravel())[2]),
+    OpCase("norm", gf.linalg.norm, ((3, 4),), np.linalg.norm),
+    OpCase("norm_vector_axis", lambda x: gf.linalg.norm(x, axis=1, keepdims=True), ((3, 4),),
+           lambda x: np.linalg.norm(x, axis=1, keepdims=True)),
+    OpCase("norm_p3", lambda x: gf.linalg.norm(x, 3, dim=0), ((3, 4),), lambda x: np.linalg.norm(x, 3, axis=0),
+           avoid=(0.0,)),
+    OpCase("norm_p1", lambda x: gf.linalg.norm(x, 1), ((5,),), lambda x: np.linalg.norm(x, 1), avoid=(0.0,)),
+    OpCase("norm_inf", lambda x: gf.linalg.norm(x, np.inf, axis=1), ((3, 4),),
+           lambda x: np.linalg.norm(x, np.inf, axis=1), avoid=(0.0,)),
+    OpCase("norm_neg_inf", lambda x: gf.linalg.norm(x, -np.inf, axis=-1), ((3, 4),),
+           lambda x: np.linalg.norm(x, -np.inf, axis=-1), avoid=(0.0,)),
+    OpCase("norm_fro", lambda x: gf.linalg.norm(x, "fro", axis=(1, 2)), ((2, 3, 4),),
+           lambda x: np.linalg.norm(x, "fro", axis=(1, 2))),
+    OpCase("norm_matrix_1", lambda x: gf.linalg.norm(x, 1), ((3, 4),), lambda x: np.linalg.norm(x, 1),
+           avoid=(0.0,)),
+    OpCase("norm_matrix_inf", lambda x: gf.linalg.norm(x, np.inf), ((3, 4),), lambda x: np.linalg.norm(x, np.inf),
+           avoid=(0.0,)),
+    OpCase("norm_matrix_neg1", lambda x: gf.linalg.norm(x, -1, axis=(0, 1)), ((3, 4),),
+           lambda x: np.linalg.norm(x, -1), avoid=(0.0,)),
+    OpCase("norm_matrix_neg_inf", lambda x: gf.linalg.norm(x, -np.inf), ((3, 4),),
+           lambda x: np.linalg.norm(x, -np.inf), avoid=(0.0,)),
+    # movement
+    OpCase("pad_constant", lambda x: F.pad(x, (1, 2, 0, 1), value=0.5), ((2, 3),),
+           lambda x: np.pad(x, ((0, 1), (1, 2)), constant_values=0.5)),
+    OpCase("pad_constant_crop", lambda x: gf.pad(x, (-1, 1)), ((2, 3),), lambda x: np.pad(x[:, 1:], ((0, 0), (0, 1)))),
+    OpCase("pad_reflect", lambda x: F.pad(x, (2, 1), mode="reflect"), ((2, 4),),
+           lambda x: np.pad(x, ((0, 0), (2, 1)), "reflect")),
+    OpCase("pad_replicate", lambda x: F.pad(x, (1, 2, 2, 1), mode="replicate"), ((2, 3, 4),),
+           lambda x: np.pad(x, ((0, 0), (2, 1), (1, 2)), "edge")),
+    OpCase("pad_circular", lambda x: F.pad(x, (1, 3), mode="circular"), ((2, 3),),
+           lambda x: np.pad(x, ((0, 0), (1, 3)), "wrap")),
+    OpCase("flip", lambda x: gf.flip(x, dims=(0,)), ((3, 4),), lambda x: np.flip(x, 0)),
+    OpCase("flip_all", gf.flip, ((2, 3, 2),), np.flip),
+    OpCase("roll", lambda x: gf.roll(x, (1, -2), (0, 1)), ((3, 4),), lambda x: np.roll(x, (1, -2), (0, 1))),
+    OpCase("roll_flat", lambda x: x.roll(2), ((2, 3),), lambda x: np.roll(x, 2)),
+    OpCase("tile", lambda x: gf.tile(x, (2, 1, 2)), ((3, 2),), lambda x: np.tile(x, (2, 1, 2))),
+    OpCase("repeat_tensor", lambda x: x.repeat(2, 3), ((3, 2),), lambda x: np.tile(x, (2, 3))),
+    OpCase("repeat_interleave", lambda x: gf.repeat_interleave(x, 2, dim=1), ((2, 3),), lambda x: np.repeat(x, 2, 1)),
+    OpCase("repeat_counts", lambda x: gf.repeat(x, np.array([1, 0, 2]), axis=0), ((3, 2),),
+           lambda x: np.repeat(x, [1, 0, 2], 0)),
+    OpCase("split", lambda x: gf.split(x, [1, 3], dim=1)[1], ((2, 4),), lambda x: x[:, 1:]),
+    OpCase("chunk", lambda x: gf.cat([c * (i + 1.0) for i, c in enumerate(x.chunk(3))]), ((5, 2),),
+           lambda x: x * np.array([[1.0], [1.0], [2.0], [2.0], [3.0]])),
+    OpCase("unbind", lambda x: gf.stack(x.unbind(1)[::-1]), ((2, 3),), lambda x: x.T[::-1]),
+    OpCase("tril", lambda x: gf.tril(x, -1), ((2, 3, 4),), lambda x: np.tril(x, -1)),
+    OpCase("triu", lambda x: x.triu(diagonal=1), ((3, 4),), lambda x: np.triu(x, 1)),
+    OpCase("diag_vector", lambda x: gf.diag(x, 1), ((3,),), lambda x: np.diag(x, 1)),
+    OpCase("diag_matrix", lambda x: gf.diag(x, -1), ((3, 4),), lambda x: np.diag(x, -1)),
+    OpCase("diagonal", lambda x: gf.diagonal(x, 1, 0, 2), ((3, 2, 4),), lambda x: np.diagonal(x, 1, 0, 2)),
+    OpCase("trace", gf.trace, ((3, 4),), np.trace),
+    OpCase("einsum_matmul", lambda x, y: gf.einsum("ij,jk->ik", x, y), ((2, 3), (3, 4)),
+           lambda x, y: np.einsum("ij,jk->ik", x, y)),
+    OpCase("einsum_batched_implicit", lambda x, y: gf.einsum("bij,bjk", x, y), ((2, 2, 3), (2, 3, 2)),
+           lambda x, y: np.einsum("bij,bjk", x, y)),
+    OpCase("einsum_ellipsis_broadcast", lambda x, y: gf.einsum("...ij,...jk->...ik", x, y), ((2, 1, 2, 3), (3, 3, 2)),
+           lambda x, y: np.einsum("...ij,...jk->...ik", x, y)),
+    OpCase("einsum_diagonal", lambda x: gf.einsum("ii->i", x), ((3, 3),), lambda x: np.einsum("ii->i", x)),
+    OpCase("einsum_trace", lambda x: gf.einsum("ii", x), ((3, 3),), lambda x: np.einsum("ii", x)),
+    OpCase("einsum_outer_lonely", lambda x, y: gf.einsum("i,jk->ij", x, y), ((3,), (2, 4)),
+           lambda x, y: np.einsum("i,jk->ij", x, y)),
+    OpCase("einsum_three", lambda x, y, z: gf.einsum("ij,jk,kl->li", x, y, z), ((2, 3), (3, 4), (4, 2)),
+           lambda x, y, z: np.einsum("ij,jk,kl->li", x, y, z)),
+    OpCase("meshgrid_xy", lambda x, y: gf.stack(gf.meshgrid(x, y)), ((3,), (2,)), lambda x, y: np.stack(np.meshgrid(x, y))),
+    OpCase("meshgrid_ij", lambda x, y: gf.meshgrid(x, y, indexing="ij")[0] * gf.meshgrid(x, y, indexing="ij")[1],
+           ((3,), (2,)), lambda x, y: np.prod(np.meshgrid(x, y, indexing="ij"), axis=0)),
+    OpCase("unfold", lambda x: x.unfold(1, 2, 1), ((2, 5),),
+           lambda x: np.lib.stride_tricks.sliding_window_view(x, 2, axis=1)),
+    OpCase("unfold_step", lambda x: gf.unfold(x, 0, 3, 2), ((7, 2),),
+           lambda x: np.lib.stride_tricks.sliding_window_view(x, 3, axis=0)[::2]),
+    OpCase("movedim", lambda x: gf.movedim(x, (0, 1), (2, 0)), ((2, 3, 4),), lambda x: np.moveaxis(x, (0, 1), (2, 0))),
+    # indexing
+    OpCase("gather", lambda x: gf.gather(x, 1, IDX), ((3, 4),), lambda x: np.take_along_axis(x, IDX, 1)),
+    OpCase("gather_smaller_index", lambda x: x.gather(0, IDX_ROWS[:, :3]), ((3, 4),),
+           lambda x: np.take_along_axis(x[:, :3], IDX_ROWS[:, :3], 0)),
+    OpCase("take_along_axis_broadcast", lambda x: gf.take_along_axis(x, IDX[:1], axis=1), ((3, 4),),
+           lambda x: np.take_along_axis(x, IDX[:1], 1)),
+    OpCase("scatter_add", lambda x, s: gf.scatter_add(x, 0, IDX_ROWS, s), ((3, 4), (2, 5)),
+           lambda x, s: _np_scatter(x, IDX_ROWS, s, 0, np.add)),
+    OpCase("scatter", lambda x, s: gf.scatter(x, 1, IDX_UNIQUE, s), ((3, 4), (3, 2)),
+           lambda x, s: _np_scatter(x, IDX_UNIQUE, s, 1)),
+    OpCase("scatter_repeats", lambda x, s: x.scatter(0, IDX_ROWS, s), ((3, 4), (2, 4)),
+           lambda x, s: _np_scatter(x, IDX_ROWS, s, 0)),
+    OpCase("scatter_value", lambda x: gf.scatter(x, 1, IDX, 0.25), ((3, 4),),
+           lambda x: _np_scatter(x, IDX, np.full(IDX.shape, 0.25), 1)),
+    OpCase("scatter_reduce_sum", lambda x, s: gf.scatter_reduce(x, 0, IDX_ROWS, s, "sum", include_self=False),
+           ((3, 4), (2, 4)), lambda x, s: _np_scatter(x, IDX_ROWS, s, 0, np.add, include_self=False)),
+    OpCase("scatter_reduce_mean", lambda x, s: x.scatter_reduce(0, IDX_ROWS, s, "mean"), ((3, 4), (2, 4)),
+           lambda x, s: _np_scatter(x, IDX_ROWS, s, 0, np.add, mean=True)),
+    OpCase("scatter_reduce_mean_no_self",
+           lambda x, s: gf.scatter_reduce(x, 0, IDX_ROWS, s, "mean", include_self=False), ((3, 4), (2, 4)),
+           lambda x, s: _np_scatter(x, IDX_ROWS, s, 0, np.add, include_self=False, mean=True)),
+    OpCase("scatter_reduce_prod", lambda x, s: gf.scatter_reduce(x, 0, IDX_ROWS, s, "prod"), ((3, 4), (2, 4)),
+           lambda x, s: _np_scatter(x, IDX_ROWS, s, 0, np.multiply), low=0.5, high=1.5),
+    OpCase("scatter_reduce_prod_no_self",
+           lambda x, s: gf.scatter_reduce(x, 1, IDX, s, "prod", include_self=False), ((3, 4), (3, 2)),
+           lambda x, s: _np_scatter(x, IDX, s, 1, np.multiply, include_self=False), low=0.5, high=1.5),
+    OpCase("scatter_reduce_amax", lambda x, s: gf.scatter_reduce(x, 0, IDX_ROWS, s, "amax"), ((3, 4), (2, 4)),
+           lambda x, s: _np_scatter(x, IDX_ROWS, s, 0, np.maximum)),
+    OpCase("scatter_reduce_amin_no_self",
+           lambda x, s: gf.scatter_reduce(x, 0, IDX_ROWS, s, "amin", include_self=False), ((3, 4), (2, 4)),
+           lambda x, s: _np_scatter(x, IDX_ROWS, s, 0, np.minimum, include_self=False)),
+    OpCase("index_select", lambda x: gf.index_select(x, 1, np.array([2, 0, 2])), ((3, 4),),
+           lambda x: np.take(x, [2, 0, 2], 1)),
+    OpCase("masked_fill", lambda x: x.masked_fill(MASK, 0.5), ((3, 4),), lambda x: np.where(MASK, 0.5, x)),
+    OpCase("masked_fill_tensor_value", lambda x, v: gf.masked_fill(x, MASK_ROW, v), ((3, 4), ()),
+           lambda x, v: np.where(MASK_ROW, v, x)),
+    OpCase("masked_select", lambda x: gf.masked_select(x, MASK_ROW), ((3, 4),),
+           lambda x: x[np.broadcast_to(MASK_ROW, x.shape)]),
+]
+OP_CASES += OPS_B_CASES
+
+
+def _np_cumulative_index(fn, x, axis):
+    """Index of the latest entry equal to the running extremum (PyTorch's cummax/cummin indices)."""
+    x = np.moveaxis(x, axis, -1)
+    running = fn.accumulate(x, axis=-1)
+    positions = np.where(x == running, np.arange(x.shape[-1]), 0)
+    return np.moveaxis(np.maximum.accumulate(positions, axis=-1), -1, axis)
+
+
+@dataclass
+class IndexCase:
+    """An op with an integer (or bool) output: forward only, against NumPy, on one float64 input."""
+    name: str
+    fn: Callable
+    shape: tuple
+    reference: Callable
+
+    def __str__(self):
+        return self.name
+
+
+TIES = np.array([[3.0, 1.0, 3.0, 2.0], [0.0, 0.0, -1.0, 0.0], [2.0, 5.0, 5.0, 1.0]])
+INDEX_CASES = [
+    IndexCase("argsort", lambda x: gf.argsort(x, dim=1), (3, 4), lambda x: np.argsort(x, 1, kind="stable")),
+    IndexCase("argsort_descending", lambda x: x.argsort(0, descending=True), (4, 3),
+              lambda x: np.argsort(-x, 0, kind="stable")),
+    IndexCase("argsort_ties_stable", lambda x: gf.argsort(gf.tensor(TIES, device=x.device)), (3, 4),
+              lambda x: np.argsort(TIES, -1, kind="stable")),
+    IndexCase("sort_indices", lambda x: gf.sort(x, 1).indices, (3, 4), lambda x: np.argsort(x, 1, kind="stable")),
+    IndexCase("topk_indices", lambda x: gf.topk(x, 2).indices, (3, 5), lambda x: np.argsort(-x, -1, kind="stable")[:, :2]),
+    IndexCase("median_indices", lambda x: gf.median(x, dim=0).indices, (5, 3),
+              lambda x: np.argsort(x, 0, kind="stable")[2]),
+    IndexCase("cummax_indices", lambda x: gf.cummax(x, dim=1).indices, (3, 6),
+              lambda x: _np_cumulative_index(np.maximum, x, 1)),
+    IndexCase("cummax_indices_ties", lambda x: gf.cummax(gf.tensor(TIES, device=x.device), dim=1).indices, (3, 4),
+              lambda x: _np_cumulative_index(np.maximum, TIES, 1)),
+    IndexCase("cummin_indices_ties", lambda x: gf.cummin(gf.tensor(TIES, device=x.device), 0).indices, (3, 4),
+              lambda x: _np_cumulative_index(np.minimum, TIES, 0)),
+    IndexCase("nonzero", lambda x: gf.nonzero(x > 0), (3, 4), lambda x: np.argwhere(x > 0)),
+    IndexCase("nonzero_as_tuple", lambda x: gf.stack(gf.nonzero(x > 0, as_tuple=True)), (3, 4),
+              lambda x: np.stack(np.nonzero(x > 0))),
+    IndexCase("argwhere", lambda x: gf.argwhere(x > 0.5), (2, 3, 2), lambda x: np.argwhere(x > 0.5)),
+    IndexCase("one_hot", lambda x: gf.one_hot(gf.argmax(x, 1), 5), (3, 4), lambda x: np.eye(5, dtype=np.int64)[x.argmax(1)]),
+    IndexCase("one_hot_inferred", lambda x: F.one_hot(gf.argmax(x, 0)), (3, 4),
+              lambda x: np.eye(x.argmax(0).max() + 1, dtype=np.int64)[x.argmax(0)]),
+]
+
+
 def sample_inputs(case: OpCase, rng: np.random.Generator, dtype=np.float64):
     """Random inputs inside the case's domain, away from its kinks and (for max/min) from ties."""
     arrays = []

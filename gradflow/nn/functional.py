@@ -101,3 +101,8 @@ def l2_penalty(params, weight_decay=1.0):
         term = sum_of_squares(p)
         total = term if total is None else total + term
     return total * (weight_decay / 2)
+
+
+# PyTorch's torch.nn.functional names for ops in gradflow/ops (issue 13, part B).
+from ..ops.indexing import one_hot  # noqa: E402,F401
+from ..ops.movement import pad  # noqa: E402,F401

@@ -34,3 +34,13 @@ def lerp(start, end, weight):
     """``start + weight * (end - start)`` (PyTorch's lerp); ``weight`` is a number or a tensor, and
     all three broadcast. A composition, so its gradients need no rule of their own."""
     return start + weight * (end - start)
+
+
+# ----- reductions and scans, movement, indexing (issue 13, part B) -----
+from .einsum import einsum  # noqa: E402
+from .indexing import (argwhere, gather, index_select, masked_fill, masked_select, nonzero, one_hot,  # noqa: E402
+                       scatter, scatter_add, scatter_reduce, take_along_axis, take_along_dim)
+from .movement import (chunk, diag, diagonal, flip, meshgrid, moveaxis, movedim, pad, repeat,  # noqa: E402
+                       repeat_interleave, roll, split, tile, trace, tril, triu, unbind, unfold)
+from .scan import cummax, cummin, cumprod, cumsum, logcumsumexp, logsumexp, prod  # noqa: E402
+from .sorting import argsort, median, sort, topk  # noqa: E402

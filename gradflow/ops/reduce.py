@@ -39,6 +39,14 @@ def _count(shape, axis):
     return count
 
 
+def _as_dtype(x, dtype):
+    from .. import dtypes
+    from .shape import cast
+
+    dtype = dtypes.resolve(dtype)
+    return x if x.dtype == dtype else cast(x, dtype)
+
+
 @primitive("sum")
 def _sum(backend, x, axis, keepdims):
     return x.sum(axis=axis, keepdims=keepdims)
@@ -57,16 +65,20 @@ def _sum_jvp(ctx, t):
     return _sum(t, **ctx.params)
 
 
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Sum over ``axis`` (all axes by default)."""
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+    """Sum over ``axis`` (all axes by default); ``dtype=`` converts first (NumPy and PyTorch)."""
+    if dtype is not None:
+        x = _as_dtype(x, dtype)
     if axis is None and dim is None and keepdim is None:
         return _sum(x, axis=None, keepdims=bool(keepdims))
     axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
     return _sum(x, axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim)))
 
 
-def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Arithmetic mean over ``axis``."""
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+    """Arithmetic mean over ``axis``; ``dtype=`` converts first."""
+    if dtype is not None:
+        x = _as_dtype(x, dtype)
     axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
     scale = _inverse_count(_count(x.shape, axis), 0, "Mean of empty slice")
     return _sum(x, axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))) * scale
