@@ -126,10 +126,14 @@ def restore(checkpoint, model, optimizer=None):
             raise CheckpointError(f"checkpoint was saved with optimizer {checkpoint.optimizer_class}, "
                                   f"not {type(optimizer).__name__}")
     try:
+        own = model.state_dict()
         for name, array in checkpoint.model_state.items():
-            if array.dtype.kind != "f":
-                raise CheckpointError(f"entry {name!r} has dtype {array.dtype}, expected floating point")
-        backup = {name: t.data.copy() for name, t in model.state_dict().items()}
+            # Parameters are floating; a buffer may be an integer counter (num_batches_tracked).
+            expected = "f" if name not in own or own[name].dtype.kind == "f" else "iu"
+            if array.dtype.kind not in expected:
+                raise CheckpointError(f"entry {name!r} has dtype {array.dtype}, expected "
+                                      f"{'floating point' if expected == 'f' else 'an integer type'}")
+        backup = {name: t.data.copy() for name, t in own.items()}
         model.load_state_dict(checkpoint.model_state)
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"checkpoint does not fit the model: {exc}") from None

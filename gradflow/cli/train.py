@@ -29,6 +29,10 @@ def register(subparsers):
     train.add_argument("--dataset", default=DEFAULTS["dataset"],
                        help="'digits' (bundled), 'mnist:DIR', 'fashion-mnist:DIR', a folder of IDX files, "
                             "or a .npz/.csv file (default: digits)")
+    from ..models import BUILDERS
+
+    train.add_argument("--model", default="mlp", choices=["mlp", *sorted(BUILDERS)],
+                       help="model family: the textbook MLP or one from gradflow.models (default: mlp)")
     train.add_argument("--hidden", action="append", metavar="SIZES",
                        help="hidden layer sizes; repeat or give a comma list, e.g. --hidden 256,128 (default: 256)")
     train.add_argument("--activation", default=DEFAULTS["activation"], choices=sorted(ACTIVATION_MODULES))
@@ -182,7 +186,6 @@ def run_train(args):
     from ..backends.device import describe_choice
     from ..checkpoint_io import CheckpointError, restore, save_checkpoint
     from ..data import BatchIterator, Standardizer
-    from ..nn import MLP
     from ..nn.functional import cross_entropy
 
     _check_settings(args)
@@ -199,8 +202,9 @@ def run_train(args):
         scale = Standardizer.fit(dataset.x_train, per_feature=dataset.kind != "image")
     x_train, x_test = scale(dataset.x_train), scale(dataset.x_test)
 
+    model_name = checkpoint.config.get("model", "mlp") if checkpoint is not None else args.model
     gf.manual_seed(args.seed)
-    model = MLP(sizes, activation=activation, fused=args.fused).to(device)
+    model = _build_model(model_name, sizes, activation, args.fused, dataset).to(device)
     optimizer = _make_optimizer(args, model)
     start_epoch = 0
     if checkpoint is not None:
@@ -223,7 +227,7 @@ def run_train(args):
         optimizer, batches = distribute(args, model, optimizer, batches)
 
     print(f"gradflow train: {dataset!r} on {describe_choice(args.device, device)}; "
-          f"model {type(model).__name__}{sizes} {activation}{'' if args.fused else ' (unfused)'}, "
+          f"model {_describe(model_name, model, sizes, activation, args.fused)}, "
           f"{sum(p.numel() for p in model.parameters())} parameters; {type(optimizer).__name__} "
           f"lr={optimizer.param_groups[0]['lr']} weight_decay={args.weight_decay}", flush=True)
     print(_row(COLUMNS), flush=True)
@@ -233,7 +237,8 @@ def run_train(args):
                                 dataset.y_test)
         if args.save:
             save_checkpoint(args.save, model, optimizer, epoch=epoch,
-                            config={"sizes": sizes, "activation": activation, "dataset": args.dataset},
+                            config={"sizes": sizes, "activation": activation, "dataset": args.dataset,
+                                    "model": model_name},
                             extra={"mean": scale.mean, "std": scale.std})
     print(f"final test accuracy: {test_acc:.4f} ({round(test_acc * len(x_test))}/{len(x_test)})")
     return 0
@@ -271,19 +276,39 @@ def _train_epoch(model, optimizer, batches, loss_fn, epoch, args, device, x_test
     return test_acc
 
 
+def _build_model(name, sizes, activation, fused, dataset):
+    """The MLP of ``sizes``, or the gradflow.models family ``name`` fitted to the dataset's images."""
+    from ..nn import MLP
+
+    if name == "mlp":
+        return MLP(sizes, activation=activation, fused=fused)
+    from ..models import build
+
+    image_shape = dataset.info.get("image_shape")
+    if image_shape is None:
+        raise CommandError(f"--model {name} needs an image dataset; {dataset.name!r} has flat features")
+    return build(name, image_shape=image_shape, n_classes=sizes[-1])
+
+
+def _describe(name, model, sizes, activation, fused):
+    if name == "mlp":
+        return f"{type(model).__name__}{sizes} {activation}{'' if fused else ' (unfused)'}"
+    return f"{name} {' '.join(type(m).__name__ for m in model.children())}"
+
+
 # ----- eval ----------------------------------------------------------------------------------------------
 def run_eval(args):
     import gradflow as gf
     from ..backends import resolve as resolve_device
     from ..checkpoint_io import CheckpointError, restore
     from ..data import Standardizer
-    from ..nn import MLP
 
     checkpoint = _load_checkpoint(args.checkpoint)
     dataset = _load_data(args.dataset or checkpoint.config.get("dataset", "digits"))
     _fit_checkpoint(checkpoint, dataset, args.checkpoint)
     device = resolve_device(args.device)
-    model = MLP(checkpoint.config["sizes"], activation=checkpoint.config["activation"]).to(device)
+    model = _build_model(checkpoint.config.get("model", "mlp"), checkpoint.config["sizes"],
+                         checkpoint.config["activation"], True, dataset).to(device)
     try:
         restore(checkpoint, model)
     except CheckpointError as exc:

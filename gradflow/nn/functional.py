@@ -14,8 +14,15 @@ from ..ops.activation import ACTIVATIONS
 from ..ops.fused import FUSED_ACTIVATIONS, LINEAR_ACTIVATIONS
 from ..ops.linalg import linear as _linear
 from ..tensor import Tensor
+# Convolution, pooling, normalization and resizing (the CNN layers' functions; see gradflow/ops/).
+from ..ops.conv import conv1d, conv2d, conv_transpose2d
+from ..ops.norm import batch_norm, group_norm
+from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from ..ops.resample import interpolate
 
-__all__ = ["linear", "linear_act", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "softplus", "silu", "softmax",
+__all__ = ["conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+           "batch_norm", "group_norm", "interpolate"]
+__all__ += ["linear", "linear_act", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "softplus", "silu", "softmax",
            "log_softmax", "cross_entropy", "mse_loss", "dropout", "l2_penalty", "FUSED_ACTIVATIONS"]
 
 
