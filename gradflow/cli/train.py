@@ -242,7 +242,7 @@ def run_train(args):
         if args.save:
             save_checkpoint(args.save, model, optimizer, epoch=epoch,
                             config={"sizes": sizes, "activation": activation, "dataset": args.dataset,
-                                    "model": model_name},
+                                    "model": model_name, "image_shape": list(getattr(model, "image_shape", ()))},
                             extra={"mean": scale.mean, "std": scale.std})
     print(f"final test accuracy: {test_acc:.4f} ({round(test_acc * len(x_test))}/{len(x_test)})")
     return 0
