@@ -202,8 +202,11 @@ def restore(checkpoint, model, optimizer=None):
     try:
         own = model.state_dict()
         for name, array in checkpoint.model_state.items():
-            if array.dtype.kind != "f":
-                raise CheckpointError(f"entry {name!r} has dtype {array.dtype}, expected floating point")
+            # Parameters are floating; a buffer may be an integer counter (num_batches_tracked).
+            expected = "f" if name not in own or own[name].dtype.kind == "f" else "iu"
+            if array.dtype.kind not in expected:
+                raise CheckpointError(f"entry {name!r} has dtype {array.dtype}, expected "
+                                      f"{'floating point' if expected == 'f' else 'an integer type'}")
             if name in own and array.dtype != own[name].dtype:  # no precision silently gained or lost
                 raise CheckpointError(f"entry {name!r} has dtype {array.dtype} but the model's parameter is "
                                       f"{own[name].dtype}; convert one of them (model.to({str(array.dtype)!r}))")

@@ -129,15 +129,18 @@ class Node:
                 "backward through the graph again.")
         Tensor = _Tensor
         if self.unpackers is None:
-            if raw_rules:  # primitives save Tensors, their output, or None
+            if raw_rules:  # primitives save Tensors, their output, arrays they keep, or None
                 return tuple([None if v is None else v.data for v in self.saved_raw])
-            return tuple([Tensor(v.data, True, self) if type(v) is _Output else v for v in self.saved_raw])
+            return tuple([Tensor(v.data, True, self) if type(v) is _Output else
+                          v.data if type(v) is _Kept else v for v in self.saved_raw])
         unpacked = []
         for v in self.saved_raw:
             if type(v) is _PackedOutput:
                 unpacked.append(Tensor(self._unpack(v.value).data, True, self))
             elif type(v) is _Packed:
                 unpacked.append(self._unpack(v.value))
+            elif type(v) is _Kept:
+                unpacked.append(v.data)
             else:
                 unpacked.append(v)
         if raw_rules:
@@ -184,6 +187,17 @@ class Node:
 
 class _Output:
     """An op's output array as saved by its own node (see the note at the top)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+
+class _Kept:
+    """An array an op's forward made besides its output and keeps for backward (``keeps`` in
+    ops/registry.py: max-pool's argmax indices, batch norm's x̂ and 1/σ). Rules read it as the
+    raw array in both orders: it is data about the forward, never differentiated through."""
 
     __slots__ = ("data",)
 
@@ -307,6 +321,9 @@ def apply(op, inputs, params):
     if backend is not _NUMPY and len(arrays) > 1:
         _check_one_gpu(op, arrays)
     result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
+    kept = None
+    if op.keeps:  # the forward returned (output, *arrays to keep)
+        result, kept = result[0], result[1:]
     if type(result) is not backend.array_type and type(result) not in _backend_by_array_type:
         result = backend.xp.asarray(result)  # a NumPy scalar from 0-d arithmetic; to_device's result stays
     if dispatch.active is not None:  # the only cost of counting when off (backends/dispatch.py)
@@ -323,11 +340,16 @@ def apply(op, inputs, params):
     if op.save:
         when = op.save_when
         if when is None:
-            node.save([_Output(result) if i == OUT else inputs[i] for i in op.save])
+            saved = [_Output(result) if i == OUT else inputs[i] for i in op.save]
         else:
             needs = node.needs_input_grad
-            node.save([None if w is not None and not needs[w] else _Output(result) if i == OUT else inputs[i]
-                       for i, w in zip(op.save, when)])
+            saved = [None if w is not None and not needs[w] else _Output(result) if i == OUT else inputs[i]
+                     for i, w in zip(op.save, when)]
+        if kept is not None:
+            saved += [_Kept(k) for k in kept]
+        node.save(saved)
+    elif kept is not None:
+        node.save([_Kept(k) for k in kept])
     if jvp_hook is not None:
         jvp_hook(op, inputs, params, out)
     return out
@@ -338,6 +360,8 @@ def _apply_raw(op, arrays, params):
         arrays = _dtypes.promote_integers(arrays)  # as apply does: int × float32 stays float32
     backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
     result = op.forward(backend, *arrays, **params)
+    if op.keeps:
+        result = result[0]
     if type(result) is not backend.array_type and type(result) not in _backend_by_array_type:
         result = backend.xp.asarray(result)  # a NumPy scalar from 0-d arithmetic; to_device's result stays
     if dispatch.active is not None:

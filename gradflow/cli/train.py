@@ -19,6 +19,8 @@ from . import CommandError
 DEFAULTS = dict(dataset="digits", hidden=[256], activation="relu", epochs=20, batch_size=64,
                 optimizer="adam", weight_decay=0.0, momentum=0.9, seed=0)
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.05}
+# A model family whose normalization layers take a larger step than the MLP's default.
+MODEL_DEFAULT_LR = {("cnn", "adam"): 3e-3}
 
 
 def register(subparsers):
@@ -29,13 +31,18 @@ def register(subparsers):
     train.add_argument("--dataset", default=DEFAULTS["dataset"],
                        help="'digits' (bundled), 'mnist:DIR', 'fashion-mnist:DIR', a folder of IDX files, "
                             "or a .npz/.csv file (default: digits)")
+    from ..models import BUILDERS
+
+    train.add_argument("--model", default=None, choices=["mlp", *sorted(BUILDERS)],
+                       help="model family: the textbook MLP or one from gradflow.models (default: mlp; on "
+                            "--resume, the checkpoint's)")
     train.add_argument("--hidden", action="append", metavar="SIZES",
                        help="hidden layer sizes; repeat or give a comma list, e.g. --hidden 256,128 (default: 256)")
     train.add_argument("--activation", default=None, choices=sorted(ACTIVATION_MODULES),
                        help="hidden-layer activation (default: relu; on --resume, the checkpoint's)")
     train.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="total epochs (default: 20)")
     train.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 adam, 0.05 sgd)")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 adam, 0.05 sgd; 3e-3 adam for --model cnn)")
     # Optimizer flags default to None so --resume can tell a given flag (applied to the resumed
     # optimizer) from an omitted one (the checkpoint's value is kept); see _optimizer_settings.
     train.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
@@ -133,6 +140,10 @@ def _check_architecture(args, checkpoint, hidden):
     if args.activation is not None and args.activation != activation:
         raise CommandError(f"--activation {args.activation} conflicts with checkpoint {args.resume!r}, trained "
                            f"with {activation}; omit --activation to resume it")
+    trained = checkpoint.config.get("model", "mlp")
+    if args.model is not None and args.model != trained:
+        raise CommandError(f"--model {args.model} conflicts with checkpoint {args.resume!r}, a {trained} model; "
+                           "omit --model to resume it")
 
 
 def _load_data(spec):
@@ -219,10 +230,10 @@ def _accuracy(model, x, y, device, batch_size=1024):
     return correct / len(x)
 
 
-def _make_optimizer(name, given, model):
+def _make_optimizer(name, given, model, model_name="mlp"):
     from .. import optim
 
-    lr = given.get("lr", DEFAULT_LR[name])
+    lr = given.get("lr", MODEL_DEFAULT_LR.get((model_name, name), DEFAULT_LR[name]))
     weight_decay = given.get("weight_decay", DEFAULTS["weight_decay"])
     if name == "sgd":
         return optim.SGD(model.parameters(), lr=lr, momentum=given.get("momentum", DEFAULTS["momentum"]),
@@ -245,7 +256,6 @@ def run_train(args):
     from ..backends.device import describe_choice
     from ..checkpoint_io import CheckpointError, restore, save_checkpoint
     from ..data import BatchIterator, Standardizer
-    from ..nn import MLP
     from ..nn.functional import cross_entropy
 
     _check_settings(args)
@@ -265,9 +275,10 @@ def run_train(args):
         scale = Standardizer.fit(dataset.x_train, per_feature=dataset.kind != "image")
     x_train, x_test = scale(dataset.x_train), scale(dataset.x_test)
 
+    model_name = args.model = checkpoint.config.get("model", "mlp") if checkpoint is not None else args.model or "mlp"
     gf.manual_seed(args.seed)
-    model = MLP(sizes, activation=activation, fused=args.fused).to(device)
-    optimizer = _make_optimizer(optimizer_name, given, model)
+    model = _build_model(model_name, sizes, activation, args.fused, dataset).to(device)
+    optimizer = _make_optimizer(optimizer_name, given, model, model_name)
     start_epoch = 0
     if checkpoint is not None:
         try:
@@ -291,7 +302,7 @@ def run_train(args):
         optimizer, batches = distribute(args, model, optimizer, batches)
 
     print(f"gradflow train: {dataset!r} on {describe_choice(args.device, device)}; "
-          f"model {type(model).__name__}{sizes} {activation}{'' if args.fused else ' (unfused)'}, "
+          f"model {_describe(model_name, model, sizes, activation, args.fused)}, "
           f"{sum(p.numel() for p in model.parameters())} parameters; {type(optimizer).__name__} "
           f"{_describe_optimizer(optimizer)}", flush=True)
     print(_row(COLUMNS), flush=True)
@@ -301,7 +312,8 @@ def run_train(args):
                                 dataset.y_test)
         if args.save:
             save_checkpoint(args.save, model, optimizer, epoch=epoch,
-                            config={"sizes": sizes, "activation": activation, "dataset": args.dataset},
+                            config={"sizes": sizes, "activation": activation, "dataset": args.dataset,
+                                    "model": model_name, "image_shape": list(getattr(model, "image_shape", ()))},
                             extra={"mean": scale.mean, "std": scale.std})
     print(f"final test accuracy: {test_acc:.4f} ({round(test_acc * len(x_test))}/{len(x_test)})")
     return 0
@@ -339,6 +351,26 @@ def _train_epoch(model, optimizer, batches, loss_fn, epoch, args, device, x_test
     return test_acc
 
 
+def _build_model(name, sizes, activation, fused, dataset):
+    """The MLP of ``sizes``, or the gradflow.models family ``name`` fitted to the dataset's images."""
+    from ..nn import MLP
+
+    if name == "mlp":
+        return MLP(sizes, activation=activation, fused=fused)
+    from ..models import build
+
+    image_shape = dataset.info.get("image_shape")
+    if image_shape is None:
+        raise CommandError(f"--model {name} needs an image dataset; {dataset.name!r} has flat features")
+    return build(name, image_shape=image_shape, n_classes=sizes[-1])
+
+
+def _describe(name, model, sizes, activation, fused):
+    if name == "mlp":
+        return f"{type(model).__name__}{sizes} {activation}{'' if fused else ' (unfused)'}"
+    return f"{name} {' '.join(type(m).__name__ for m in model.children())}"
+
+
 # ----- eval ----------------------------------------------------------------------------------------------
 def _check_finite_weights(checkpoint, path, allow):
     """A model with NaN/inf weights scores garbage: refuse it, or warn when --allow-nonfinite says so."""
@@ -362,14 +394,14 @@ def run_eval(args):
     from ..backends import resolve as resolve_device
     from ..checkpoint_io import CheckpointError, restore
     from ..data import Standardizer
-    from ..nn import MLP
 
     checkpoint = _load_checkpoint(args.checkpoint)
     _check_finite_weights(checkpoint, args.checkpoint, args.allow_nonfinite)
     dataset = _load_data(args.dataset or checkpoint.config.get("dataset", "digits"))
     _fit_checkpoint(checkpoint, dataset, args.checkpoint)
     device = resolve_device(args.device)
-    model = MLP(checkpoint.config["sizes"], activation=checkpoint.config["activation"]).to(device)
+    model = _build_model(checkpoint.config.get("model", "mlp"), checkpoint.config["sizes"],
+                         checkpoint.config["activation"], True, dataset).to(device)
     try:
         restore(checkpoint, model)
     except CheckpointError as exc:

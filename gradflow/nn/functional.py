@@ -22,6 +22,15 @@ __all__ = ["linear", "linear_act", "relu", "leaky_relu", "gelu", "sigmoid", "tan
            "elu", "selu", "celu", "mish", "hardswish", "hardsigmoid", "logsigmoid", "softsign", "relu6", "hardtanh",
            "softmin"]
 
+# Convolution, pooling, normalization and resizing (the CNN layers' functions; see gradflow/ops/).
+from ..ops.conv import conv1d, conv2d, conv_transpose2d
+from ..ops.norm import batch_norm, group_norm
+from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from ..ops.resample import interpolate
+
+__all__ += ["conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+            "batch_norm", "group_norm", "interpolate"]
+
 
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias`` with ``weight`` shaped (out_features, in_features)."""
