@@ -10,6 +10,8 @@ from .activations import ACTIVATION_MODULES, GELU, LeakyReLU, ReLU, Sigmoid, Sof
 from .layers import MLP, Dropout, Flatten, Linear, Sequential
 from .module import IncompatibleKeys, Module
 from .parameter import Parameter
+from .transformer import Embedding, LayerNorm, MultiheadAttention, TransformerEncoderLayer
 
 __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Sequential", "Dropout", "Flatten", "MLP",
            "ReLU", "GELU", "Sigmoid", "Tanh", "LeakyReLU", "Softplus", "ACTIVATION_MODULES", "IncompatibleKeys"]
+__all__ += ["LayerNorm", "Embedding", "MultiheadAttention", "TransformerEncoderLayer"]

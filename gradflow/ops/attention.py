@@ -49,6 +49,11 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     >>> gf.nn.functional.scaled_dot_product_attention(q, q, q, is_causal=True).shape
     (2, 4, 8)
     """
+    return attention_with_weights(q, k, v, attn_mask, dropout_p, is_causal, scale)[0]
+
+
+def attention_with_weights(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
+    """``scaled_dot_product_attention`` and its probabilities (after dropout): (output, P)."""
     _check(q, k, v, attn_mask)
     if is_causal and attn_mask is not None:
         raise ValueError("scaled_dot_product_attention: pass attn_mask or is_causal=True, not both")
@@ -58,7 +63,7 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
     if is_causal:
         attn_mask = causal_mask(xp, q.shape[-2], k.shape[-2])
     if attn_mask is not None:
-        mask = xp.asarray(attn_mask.data if isinstance(attn_mask, Tensor) else attn_mask)
+        mask = attn_mask.data if isinstance(attn_mask, Tensor) else xp.asarray(attn_mask)
         if mask.dtype == bool:
             scores = where(Tensor(mask), scores, -math.inf)
         elif mask.dtype.kind == "f":
@@ -70,4 +75,4 @@ def scaled_dot_product_attention(q, k, v, attn_mask=None, dropout_p=0.0, is_caus
         from ..nn.functional import dropout  # late binding: dropout lives a layer above ops
 
         probabilities = dropout(probabilities, dropout_p)
-    return probabilities @ v
+    return probabilities @ v, probabilities
