@@ -32,7 +32,8 @@ def register(subparsers):
     train.add_argument("--hidden", action="append", metavar="SIZES",
                        help="hidden layer sizes; repeat or give a comma list, e.g. --hidden 256,128 (default: 256)")
     train.add_argument("--activation", default=DEFAULTS["activation"], choices=sorted(ACTIVATION_MODULES))
-    train.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="total epochs (default: 20)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="total epochs (default: 20; 3 for --model transformer)")
     train.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 adam, 0.05 sgd)")
     train.add_argument("--optimizer", choices=("adam", "sgd"), default=DEFAULTS["optimizer"])
@@ -44,6 +45,12 @@ def register(subparsers):
                        help="run each hidden layer and its activation as one op where the activation allows "
                             "(linear_relu...; --no-fused: linear then the activation) (default: fused)")
     train.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="initialization and shuffling seed")
+    from ..models import BUILDERS
+
+    train.add_argument("--model", default="mlp", choices=["mlp", *sorted(BUILDERS)],
+                       help="model family (default: mlp); the others are gradflow.models builders")
+    train.add_argument("--task", default=None,
+                       help="the family's synthetic task (--model transformer: majority (default) or first_last)")
     train.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) after every epoch")
     train.add_argument("--resume", metavar="PATH", help="continue training from a checkpoint")
     train.add_argument("--no-progress", action="store_true", help="hide the per-epoch progress bar")
@@ -185,6 +192,11 @@ def run_train(args):
     from ..nn import MLP
     from ..nn.functional import cross_entropy
 
+    if args.model != "mlp":  # the model families of gradflow.models: gradflow/cli/train_family.py
+        from .train_family import run_family
+
+        return run_family(args)
+    args.epochs = DEFAULTS["epochs"] if args.epochs is None else args.epochs
     _check_settings(args)
     hidden = _hidden_sizes(args.hidden)
     checkpoint = _load_checkpoint(args.resume) if args.resume else None
@@ -278,7 +290,10 @@ def run_eval(args):
     from ..checkpoint_io import CheckpointError, restore
     from ..data import Standardizer
     from ..nn import MLP
+    from .train_family import family_checkpoint, run_family_eval
 
+    if (family := family_checkpoint(args.checkpoint)) is not None:  # --model transformer ... --save
+        return run_family_eval(args, family)
     checkpoint = _load_checkpoint(args.checkpoint)
     dataset = _load_data(args.dataset or checkpoint.config.get("dataset", "digits"))
     _fit_checkpoint(checkpoint, dataset, args.checkpoint)
