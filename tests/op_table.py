@@ -19,6 +19,12 @@ import gradflow.nn.functional as F
 import cnn_reference as cnn
 
 LABELS = np.array([2, 0, 1, 2])
+# Transformer-layer and loss rows: constants are made on the device of the row's first input.
+IGNORED_LABELS = np.array([2, -100, 1, 0])          # one target equal to ignore_index
+SPATIAL_LABELS = np.array([[0, 2], [1, -100]])      # (N, d1) targets for (N, C, d1) logits
+TOKENS = np.array([[0, 2, 2], [1, 0, 3]])           # embedding indices, one row repeated
+BOOL_MASK = np.array([[True, False, True, True, False], [False, True, True, False, False],
+                      [True, True, True, True, True]])
 
 
 @dataclass
@@ -43,6 +49,38 @@ class OpCase:
 def _softmax(x, axis=-1):
     e = np.exp(x - x.max(axis=axis, keepdims=True))
     return e / e.sum(axis=axis, keepdims=True)
+
+
+def _on(like, array):
+    return gf.tensor(array, device=like.device)
+
+
+def _layer_norm(x, shape, w=1.0, b=0.0, eps=1e-5):
+    axes = tuple(range(x.ndim - len(shape), x.ndim))
+    centered = x - x.mean(axis=axes, keepdims=True)
+    return centered / np.sqrt((centered ** 2).mean(axis=axes, keepdims=True) + eps) * w + b
+
+
+def _attention(q, k, v, mask=None, scale=None):
+    scores = q @ np.swapaxes(k, -1, -2) * (1 / np.sqrt(q.shape[-1]) if scale is None else scale)
+    if mask is not None:
+        scores = np.where(mask, scores, -np.inf) if mask.dtype == bool else scores + mask
+    return _softmax(scores, -1) @ v
+
+
+def _nll(log_probs, labels, reduction="mean", smoothing=0.0):
+    rows = np.moveaxis(log_probs, 1, -1).reshape(-1, log_probs.shape[1])
+    flat = labels.reshape(-1)
+    keep = flat != -100
+    loss = np.where(keep, -rows[np.arange(len(flat)), np.where(keep, flat, 0)], 0.0)
+    loss = (1 - smoothing) * loss + smoothing * np.where(keep, -rows.mean(axis=1), 0.0)
+    if reduction == "none":
+        return loss.reshape(labels.shape)
+    return loss.sum() / keep.sum() if reduction == "mean" else loss.sum()
+
+
+def _huber(d, delta):
+    return np.where(np.abs(d) < delta, 0.5 * d * d, delta * (np.abs(d) - 0.5 * delta))
 
 
 def _gelu_tanh(x):
@@ -137,6 +175,42 @@ OP_CASES = [
     OpCase("cross_entropy_none", lambda x: F.cross_entropy(x, gf.tensor(LABELS), reduction="none"), ((4, 3),),
            lambda x: -np.log(_softmax(x, 1))[np.arange(4), LABELS]),
     OpCase("mse_loss", lambda x, y: F.mse_loss(x, y), ((3, 4), (3, 4)), lambda x, y: ((x - y) ** 2).mean()),
+    # ----- transformer layers and PyTorch's losses (gradflow/ops/normalization.py, attention.py, losses.py)
+    OpCase("layer_norm", lambda x, w, b: F.layer_norm(x, (4,), w, b), ((3, 4), (4,), (4,)),
+           lambda x, w, b: _layer_norm(x, (4,), w, b)),
+    OpCase("layer_norm_2d_no_affine", lambda x: F.layer_norm(x, (2, 3), eps=0.1), ((2, 2, 3),),
+           lambda x: _layer_norm(x, (2, 3), eps=0.1)),
+    OpCase("embedding", lambda w: F.embedding(_on(w, TOKENS), w), ((4, 3),), lambda w: w[TOKENS]),
+    OpCase("sdpa", F.scaled_dot_product_attention, ((2, 3, 4), (2, 5, 4), (2, 5, 2)), _attention),
+    OpCase("sdpa_causal_heads", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+           ((1, 2, 3, 4), (1, 2, 3, 4), (1, 2, 3, 4)),
+           lambda q, k, v: _attention(q, k, v, np.tril(np.ones((3, 3), dtype=bool)))),
+    OpCase("sdpa_bool_mask", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, _on(q, BOOL_MASK)),
+           ((3, 4), (5, 4), (5, 2)), lambda q, k, v: _attention(q, k, v, BOOL_MASK)),
+    OpCase("sdpa_additive_mask_scale", lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m, scale=0.3),
+           ((2, 3, 4), (2, 5, 4), (2, 5, 2), (3, 5)), lambda q, k, v, m: _attention(q, k, v, m, 0.3)),
+    OpCase("cross_entropy_ignore_smoothing",
+           lambda x: F.cross_entropy(x, _on(x, IGNORED_LABELS), label_smoothing=0.2), ((4, 3),),
+           lambda x: _nll(np.log(_softmax(x, 1)), IGNORED_LABELS, smoothing=0.2)),
+    OpCase("cross_entropy_spatial_none", lambda x: F.cross_entropy(x, _on(x, SPATIAL_LABELS), reduction="none"),
+           ((2, 3, 2),), lambda x: _nll(np.log(_softmax(x, 1)), SPATIAL_LABELS, "none")),
+    OpCase("cross_entropy_probabilities", lambda x, t: F.cross_entropy(x, F.softmax(t, axis=1), label_smoothing=0.1),
+           ((3, 4), (3, 4)), lambda x, t: -(np.log(_softmax(x, 1)) * (0.9 * _softmax(t, 1) + 0.025)).sum(1).mean()),
+    OpCase("nll_loss_sum", lambda x: F.nll_loss(x, _on(x, IGNORED_LABELS), reduction="sum"), ((4, 3),),
+           lambda x: _nll(x, IGNORED_LABELS, "sum")),
+    OpCase("binary_cross_entropy", F.binary_cross_entropy, ((3, 4), (3, 4)),
+           lambda p, t: -(t * np.log(p) + (1 - t) * np.log(1 - p)).mean(), low=0.1, high=0.9),
+    OpCase("bce_with_logits_pos_weight",
+           lambda x, t, w: F.binary_cross_entropy_with_logits(x, t, reduction="sum", pos_weight=w),
+           ((3, 4), (3, 4), (4,)),
+           lambda x, t, w: ((1 - t) * x + (1 + (w - 1) * t) * np.logaddexp(0, -x)).sum()),
+    OpCase("l1_loss", lambda x, t: F.l1_loss(x, 0.02 * t), ((3, 4), (3, 4)),
+           lambda x, t: np.abs(x - 0.02 * t).mean(), avoid=(0.0,)),
+    OpCase("smooth_l1_loss", lambda x, t: F.smooth_l1_loss(x, 0.02 * t, reduction="none", beta=0.5),
+           ((3, 4), (3, 4)), lambda x, t: _huber(x - 0.02 * t, 0.5) / 0.5, avoid=(-0.5, 0.5)),
+    OpCase("huber_loss", lambda x, t: F.huber_loss(x, 0.02 * t, reduction="sum", delta=1.5), ((3, 4), (3, 4)),
+           lambda x, t: _huber(x - 0.02 * t, 1.5).sum(), avoid=(-1.5, 1.5)),
+    # ----- end of the transformer-layer and loss rows
     OpCase("l2_penalty", lambda w1, w2: F.l2_penalty([w1, w2], 0.1), ((3, 4), (2, 3)),
            lambda w1, w2: 0.05 * ((w1 ** 2).sum() + (w2 ** 2).sum())),
     # ---- opsA block (issue 13): elementwise math, rounding and remainders --------------------------

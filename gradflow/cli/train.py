@@ -40,7 +40,8 @@ def register(subparsers):
                        help="hidden layer sizes; repeat or give a comma list, e.g. --hidden 256,128 (default: 256)")
     train.add_argument("--activation", default=None, choices=sorted(ACTIVATION_MODULES),
                        help="hidden-layer activation (default: relu; on --resume, the checkpoint's)")
-    train.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="total epochs (default: 20)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="total epochs (default: 20; 3 for --model transformer)")
     train.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 adam, 0.05 sgd; 3e-3 adam for --model cnn)")
     # Optimizer flags default to None so --resume can tell a given flag (applied to the resumed
@@ -57,6 +58,8 @@ def register(subparsers):
     train.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="initialization and shuffling seed")
     train.add_argument("--save", metavar="PATH", help="write a checkpoint after every epoch: .npz, or .safetensors "
                                                      "by suffix (pip install 'gradflow[interop]')")
+    train.add_argument("--task", default=None,
+                       help="the family's synthetic task (--model transformer: majority (default) or first_last)")
     train.add_argument("--resume", metavar="PATH",
                        help="continue training from a checkpoint: --lr, --weight-decay, --momentum given "
                             "here replace the checkpoint's; --hidden/--activation/--optimizer must match it")
@@ -140,10 +143,6 @@ def _check_architecture(args, checkpoint, hidden):
     if args.activation is not None and args.activation != activation:
         raise CommandError(f"--activation {args.activation} conflicts with checkpoint {args.resume!r}, trained "
                            f"with {activation}; omit --activation to resume it")
-    trained = checkpoint.config.get("model", "mlp")
-    if args.model is not None and args.model != trained:
-        raise CommandError(f"--model {args.model} conflicts with checkpoint {args.resume!r}, a {trained} model; "
-                           "omit --model to resume it")
 
 
 def _load_data(spec):
@@ -163,6 +162,8 @@ def _load_checkpoint(path):
     except CheckpointError as exc:
         raise CommandError(str(exc)) from None
     config = checkpoint.config
+    if _trains_on_own_task(config.get("model", "mlp")):  # its own settings: see train_family.py
+        return checkpoint
     if not {"sizes", "activation", "mean", "std"} <= set(config) | set(checkpoint.extra):
         raise CommandError(f"checkpoint {path!r} was not written by 'gradflow train' (no model settings)")
     return checkpoint
@@ -258,9 +259,21 @@ def run_train(args):
     from ..data import BatchIterator, Standardizer
     from ..nn.functional import cross_entropy
 
+    checkpoint = _load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        trained = checkpoint.config.get("model", "mlp")
+        if args.model is not None and args.model != trained:
+            raise CommandError(f"--model {args.model} conflicts with checkpoint {args.resume!r}, a {trained} "
+                               "model; omit --model to resume it")
+        args.model = trained
+    args.model = args.model or "mlp"
+    if _trains_on_own_task(args.model):  # sequence families: gradflow/cli/train_family.py
+        from .train_family import run_family
+
+        return run_family(args)
+    args.epochs = DEFAULTS["epochs"] if args.epochs is None else args.epochs
     _check_settings(args)
     hidden = _hidden_sizes(args.hidden)
-    checkpoint = _load_checkpoint(args.resume) if args.resume else None
     if checkpoint is not None:
         _check_architecture(args, checkpoint, hidden)
     optimizer_name, given = _optimizer_settings(args, checkpoint)
@@ -275,7 +288,7 @@ def run_train(args):
         scale = Standardizer.fit(dataset.x_train, per_feature=dataset.kind != "image")
     x_train, x_test = scale(dataset.x_train), scale(dataset.x_test)
 
-    model_name = args.model = checkpoint.config.get("model", "mlp") if checkpoint is not None else args.model or "mlp"
+    model_name = args.model
     gf.manual_seed(args.seed)
     model = _build_model(model_name, sizes, activation, args.fused, dataset).to(device)
     optimizer = _make_optimizer(optimizer_name, given, model, model_name)
@@ -351,6 +364,13 @@ def _train_epoch(model, optimizer, batches, loss_fn, epoch, args, device, x_test
     return test_acc
 
 
+def _trains_on_own_task(name):
+    """A gradflow.models family that brings its own data (``builder.load_data``), not --dataset's."""
+    from ..models import BUILDERS
+
+    return hasattr(BUILDERS.get(name), "load_data")
+
+
 def _build_model(name, sizes, activation, fused, dataset):
     """The MLP of ``sizes``, or the gradflow.models family ``name`` fitted to the dataset's images."""
     from ..nn import MLP
@@ -394,7 +414,10 @@ def run_eval(args):
     from ..backends import resolve as resolve_device
     from ..checkpoint_io import CheckpointError, restore
     from ..data import Standardizer
+    from .train_family import family_checkpoint, run_family_eval
 
+    if (family := family_checkpoint(args.checkpoint)) is not None:  # --model transformer ... --save
+        return run_family_eval(args, family)
     checkpoint = _load_checkpoint(args.checkpoint)
     _check_finite_weights(checkpoint, args.checkpoint, args.allow_nonfinite)
     dataset = _load_data(args.dataset or checkpoint.config.get("dataset", "digits"))

@@ -14,6 +14,7 @@ from .activations import (CELU, ELU, SELU, Hardsigmoid, Hardswish, Hardtanh, Log
 from .layers import MLP, Dropout, Flatten, Linear, Sequential, Unflatten
 from .module import IncompatibleKeys, Module
 from .parameter import Parameter
+from .transformer import Embedding, LayerNorm, MultiheadAttention, TransformerEncoderLayer
 
 __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Sequential", "Dropout", "Flatten", "MLP",
            "ReLU", "GELU", "Sigmoid", "Tanh", "LeakyReLU", "Softplus", "ACTIVATION_MODULES", "IncompatibleKeys",
@@ -21,3 +22,4 @@ __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Sequential", 
            "Softmin"]
 __all__ += ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d",
             "BatchNorm2d", "GroupNorm", "Unflatten"]
+__all__ += ["LayerNorm", "Embedding", "MultiheadAttention", "TransformerEncoderLayer"]
