@@ -172,3 +172,5 @@ class Softmin(Module):
 # Names the ``MLP(activation=...)`` argument and the CLI's ``--activation`` accept.
 ACTIVATION_MODULES = {"relu": ReLU, "gelu": GELU, "sigmoid": Sigmoid, "tanh": Tanh,
                       "leaky_relu": LeakyReLU, "softplus": Softplus}
+ACTIVATION_MODULES.update({"elu": ELU, "selu": SELU, "celu": CELU, "mish": Mish, "hardswish": Hardswish,
+                           "hardsigmoid": Hardsigmoid, "softsign": Softsign, "relu6": ReLU6, "hardtanh": Hardtanh})
