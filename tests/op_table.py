@@ -252,14 +252,17 @@ OP_CASES = [
            low=0.5, high=2.0),
     OpCase("floor_divide", lambda x, y: (x * 3 - 4) // y, ((3, 4), (4,)), lambda x, y: np.floor_divide(x * 3 - 4, y),
            low=0.5, high=2.0, smooth=False),  # zero gradient: nothing to differentiate twice
-    OpCase("nan_to_num", lambda x: gf.nan_to_num(gf.log(x), nan=-1.0), ((3, 4),),
-           lambda x: np.nan_to_num(np.log(x), nan=-1.0), avoid=(0.0,)),
+    # NaN below -1, -inf in (-1, 0), x above 0 (made without a floating-point warning on the way)
+    OpCase("nan_to_num", lambda x: gf.nan_to_num(gf.where(x.detach() > 0, x, gf.where(
+        x.detach() > -1, x * 0 - np.inf, x * 0 + np.nan)), nan=-1.0, neginf=-5.0), ((3, 4),),
+           lambda x: np.nan_to_num(np.where(x > 0, x, np.where(x > -1, -np.inf, np.nan)), nan=-1.0, neginf=-5.0),
+           avoid=(-1.0, 0.0)),
     # ---- opsA block: activations built from primitives (gradflow/nn/functional_activations.py) ------
     OpCase("elu", F.elu, ((3, 4),), lambda x: np.where(x > 0, x, np.expm1(x)), avoid=(0.0,)),
     OpCase("elu_alpha", lambda x: F.elu(x, 0.5), ((3, 4),), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x)),
            avoid=(0.0,)),
-    OpCase("selu", F.selu, ((3, 4),), lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),
-           avoid=(0.0,)),
+    OpCase("selu", F.selu, ((3, 4),),
+           lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)), avoid=(0.0,)),
     OpCase("celu", lambda x: F.celu(x, 0.7), ((3, 4),), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x / 0.7)),
            avoid=(0.0,)),
     OpCase("mish", F.mish, ((3, 4),), lambda x: x * np.tanh(np.logaddexp(0, x))),
