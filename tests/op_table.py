@@ -275,6 +275,8 @@ OPS_B_CASES = [
            lambda x: np.take_along_axis(x, IDX[:1], 1)),
     OpCase("scatter_add", lambda x, s: gf.scatter_add(x, 0, IDX_ROWS, s), ((3, 4), (2, 5)),
            lambda x, s: _np_scatter(x, IDX_ROWS, s, 0, np.add)),
+    OpCase("scatter_add_narrow_index", lambda x, s: x.scatter_add(0, IDX_ROWS[:, :3], s), ((3, 4), (2, 3)),
+           lambda x, s: _np_scatter(x, IDX_ROWS[:, :3], s, 0, np.add)),
     OpCase("scatter", lambda x, s: gf.scatter(x, 1, IDX_UNIQUE, s), ((3, 4), (3, 2)),
            lambda x, s: _np_scatter(x, IDX_UNIQUE, s, 1)),
     OpCase("scatter_repeats", lambda x, s: x.scatter(0, IDX_ROWS, s), ((3, 4), (2, 4)),

@@ -17,7 +17,7 @@ from ..backends import of_array
 from ..errors import DeviceError, DTypeError, ShapeError
 from ..tensor import Tensor, _axis_alias
 from .registry import constant, data_of, primitive
-from .shape import broadcast_to, getitem, jvp_total, reshape
+from .shape import _getitem, broadcast_to, getitem, jvp_total, reshape
 
 
 def one_axis(axis, ndim, shape, what):
@@ -106,22 +106,13 @@ def _put_along_add(backend, g, index, axis, shape):
 def _put_along_add_vjp(ctx, g):
     index, axis = ctx.params["index"], ctx.params["axis"]
     if tuple(index.shape[:axis] + index.shape[axis + 1:]) != tuple(g.shape[:axis] + g.shape[axis + 1:]):
-        g = getitem(g, _leading(index.shape, axis, g.shape))
+        g = _getitem(g, index=_leading(index.shape, axis, g.shape), basic=True)  # a rule: raw arrays too
     return _take_along(g, index=index, axis=axis)
 
 
 @_put_along_add.jvp
 def _put_along_add_jvp(ctx, t):
     return _put_along_add(t, **ctx.params)
-
-
-def take_along(x, index, axis):
-    """``take_along_axis`` for an index with x's shape off ``axis`` (no broadcasting), checked."""
-    return _take_along(x, index=index, axis=axis)
-
-
-def put_along_add(g, index, axis, shape):
-    return _put_along_add(g, index=index, axis=axis, shape=tuple(shape))
 
 
 def _add_at(xp, out, index, values):
