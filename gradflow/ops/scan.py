@@ -274,7 +274,10 @@ def _logcumsumexp_decay(out, axis, backward):
     difference = out - neighbour if backward else neighbour - out
     from .elementwise import where
 
-    return where(constant(edge), constant(xp.zeros((), dtype=out.dtype)), exp(difference))
+    # Zero the edge before exp too: exp of (out - the zero fill) could overflow, and inf * 0 in a
+    # second derivative is NaN.
+    zero = constant(xp.zeros((), dtype=out.dtype))
+    return where(constant(edge), zero, exp(where(constant(edge), zero, difference)))
 
 
 @_logcumsumexp.vjp
