@@ -111,12 +111,15 @@ def repeat_interleave(x, repeats, axis=None, *, dim=None, output_size=None):
         shape = x.shape[:axis + 1] + (r,) + x.shape[axis + 1:]
         out = broadcast_to(reshape(x, x.shape[:axis + 1] + (1,) + x.shape[axis + 1:]), shape)
         return reshape(out, x.shape[:axis] + (n * r,) + x.shape[axis + 1:])
-    xp = of_array(x.data).xp
-    counts = repeats.data if isinstance(repeats, Tensor) else xp.asarray(np.asarray(repeats))
-    if counts.shape != (n,):
-        raise ShapeError(f"repeat_interleave: {tuple(counts.shape)} repeat counts for {n} entries along axis "
-                         f"{axis} of shape {x.shape}")
-    return _getitem(x, index=_along(axis, xp.repeat(xp.arange(n), counts)), basic=False)
+    backend = of_array(x.data)
+    # The counts decide the output's shape, so they are read on the host (CuPy's repeat takes
+    # counts only as a list); the index they make goes to x's device.
+    counts = backend.to_numpy(repeats.data) if isinstance(repeats, Tensor) else np.asarray(repeats)
+    if counts.shape != (n,) or counts.dtype.kind not in "iu" or (counts < 0).any():
+        raise ShapeError(f"repeat_interleave: repeats must be {n} non-negative integers for axis {axis} of shape "
+                         f"{x.shape}, got shape {tuple(counts.shape)} dtype {counts.dtype}")
+    index = backend.asarray(np.repeat(np.arange(n), counts))
+    return _getitem(x, index=_along(axis, index), basic=False)
 
 
 repeat = repeat_interleave
