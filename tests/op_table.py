@@ -266,6 +266,8 @@ OPS_B_CASES = [
            lambda x: np.lib.stride_tricks.sliding_window_view(x, 2, axis=1)),
     OpCase("unfold_step", lambda x: gf.unfold(x, 0, 3, 2), ((7, 2),),
            lambda x: np.lib.stride_tricks.sliding_window_view(x, 3, axis=0)[::2]),
+    OpCase("unfold_wide_window", lambda x: gf.unfold(x, 1, 17, 2), ((2, 20),),
+           lambda x: np.lib.stride_tricks.sliding_window_view(x, 17, axis=1)[:, ::2]),
     OpCase("movedim", lambda x: gf.movedim(x, (0, 1), (2, 0)), ((2, 3, 4),), lambda x: np.moveaxis(x, (0, 1), (2, 0))),
     # indexing
     OpCase("gather", lambda x: gf.gather(x, 1, IDX), ((3, 4),), lambda x: np.take_along_axis(x, IDX, 1)),

@@ -17,7 +17,7 @@ from ..errors import ShapeError
 from ..tensor import Tensor, _axis_alias
 from .indexing import one_axis
 from .reduce import _normalize_axis, sum as _reduce_sum
-from .shape import _getitem, _index_add, broadcast_to, concatenate, reshape, transpose
+from .shape import _getitem, _index_add, broadcast_to, concatenate, reshape, stack, transpose
 
 _ALL = builtins.slice(None)
 
@@ -311,11 +311,19 @@ def unfold(x, dimension, size, step):
                          f"(shape {x.shape})")
     if x.ndim == 0:
         return reshape(x, (1,))
-    xp = of_array(x.data).xp
     count = (n - size) // step + 1
+    if size <= _SLICED_WINDOWS:
+        # Offset s of every window is one strided slice: the backward is `size` slice additions,
+        # ~20x faster than scattering through an index for convolution-sized windows.
+        return stack([_getitem(x, index=_along(a, builtins.slice(s, s + step * (count - 1) + 1, step)), basic=True)
+                      for s in range(size)], axis=-1)
+    xp = of_array(x.data).xp
     windows = xp.arange(count)[:, None] * step + xp.arange(size)[None, :]
     out = _getitem(x, index=_along(a, windows), basic=False)
     return movedim(out, a + 1, -1)
+
+
+_SLICED_WINDOWS = 16  # beyond this, `size` full-size slice additions cost more than one scatter
 
 
 # ----- pad ------------------------------------------------------------------------------------------
