@@ -340,9 +340,8 @@ def _extremum_shares(ctx, x, src, out):
     """Which of x and src reach the result, each divided by the number of ties (PyTorch's rule)."""
     index, axis = ctx.params["index"], ctx.params["axis"]
     xp = of_array(out).xp
-    hit = _counts(xp, index, axis, x.shape, out.dtype) > 0
     # Without include_self, x reaches the result only where no index lands.
-    self_in = (x == out) if ctx.params["include_self"] else ~hit
+    self_in = (x == out) if ctx.params["include_self"] else _counts(xp, index, axis, x.shape, out.dtype) == 0
     src_in = src == xp.take_along_axis(out, index, axis=axis)
     ties = self_in.astype(out.dtype) + _counts_of(xp, src_in.astype(out.dtype), index, axis, x.shape)
     return self_in / ties, src_in / xp.take_along_axis(ties, index, axis=axis)
