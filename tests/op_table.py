@@ -420,6 +420,8 @@ OPS_B_CASES = [
            lambda x: np.lib.stride_tricks.sliding_window_view(x, 2, axis=1)),
     OpCase("unfold_step", lambda x: gf.unfold(x, 0, 3, 2), ((7, 2),),
            lambda x: np.lib.stride_tricks.sliding_window_view(x, 3, axis=0)[::2]),
+    OpCase("unfold_wide_window", lambda x: gf.unfold(x, 1, 17, 2), ((2, 20),),
+           lambda x: np.lib.stride_tricks.sliding_window_view(x, 17, axis=1)[:, ::2]),
     OpCase("movedim", lambda x: gf.movedim(x, (0, 1), (2, 0)), ((2, 3, 4),), lambda x: np.moveaxis(x, (0, 1), (2, 0))),
     # indexing
     OpCase("gather", lambda x: gf.gather(x, 1, IDX), ((3, 4),), lambda x: np.take_along_axis(x, IDX, 1)),
@@ -429,6 +431,8 @@ OPS_B_CASES = [
            lambda x: np.take_along_axis(x, IDX[:1], 1)),
     OpCase("scatter_add", lambda x, s: gf.scatter_add(x, 0, IDX_ROWS, s), ((3, 4), (2, 5)),
            lambda x, s: _np_scatter(x, IDX_ROWS, s, 0, np.add)),
+    OpCase("scatter_add_narrow_index", lambda x, s: x.scatter_add(0, IDX_ROWS[:, :3], s), ((3, 4), (2, 3)),
+           lambda x, s: _np_scatter(x, IDX_ROWS[:, :3], s, 0, np.add)),
     OpCase("scatter", lambda x, s: gf.scatter(x, 1, IDX_UNIQUE, s), ((3, 4), (3, 2)),
            lambda x, s: _np_scatter(x, IDX_UNIQUE, s, 1)),
     OpCase("scatter_repeats", lambda x, s: x.scatter(0, IDX_ROWS, s), ((3, 4), (2, 4)),
