@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..backends import of_array
-from ..errors import DeviceError, DTypeError, ShapeError
+from ..errors import AxisError, DeviceError, DTypeError, ShapeError
 from ..tensor import Tensor, _axis_alias
 from .registry import constant, data_of, primitive
 from .shape import _getitem, broadcast_to, getitem, jvp_total, reshape
@@ -26,7 +26,7 @@ def one_axis(axis, ndim, shape, what):
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
         raise TypeError(f"{what}: axis must be an int, got {axis!r}")
     if not -size <= axis < size:
-        raise ShapeError(f"{what}: axis {axis} is out of range for a tensor of shape {tuple(shape)}")
+        raise AxisError(f"{what}: axis {axis} is out of range for a tensor of shape {tuple(shape)}")
     return int(axis) % size
 
 
