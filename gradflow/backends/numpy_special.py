@@ -36,7 +36,7 @@ def expit(x, out=None):
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
     negative = x < 0
-    e = np.abs(x)
+    e = np.abs(x, out=np.empty_like(x))  # out=: a 0-d input would give a scalar, not an array
     np.negative(e, out=e)
     np.exp(e, out=e)
     numerator = np.where(negative, e, x.dtype.type(1))
