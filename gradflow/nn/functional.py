@@ -15,15 +15,15 @@ from ..ops.fused import FUSED_ACTIVATIONS, LINEAR_ACTIVATIONS
 from ..ops.linalg import linear as _linear
 from ..tensor import Tensor
 # Transformer layers and PyTorch's losses (gradflow/ops/normalization.py, attention.py, losses.py).
-from ..ops.attention import scaled_dot_product_attention
+from ..ops.attention import scaled_dot_product_attention, sdpa_kernel
 from ..ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss,
                           l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from ..ops.normalization import embedding, layer_norm
 
 __all__ = ["linear", "linear_act", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "softplus", "silu", "softmax",
            "log_softmax", "cross_entropy", "mse_loss", "dropout", "l2_penalty", "FUSED_ACTIVATIONS"]
-__all__ += ["layer_norm", "embedding", "scaled_dot_product_attention", "nll_loss", "binary_cross_entropy",
-            "binary_cross_entropy_with_logits", "l1_loss", "smooth_l1_loss", "huber_loss"]
+__all__ += ["layer_norm", "embedding", "scaled_dot_product_attention", "sdpa_kernel", "nll_loss",
+            "binary_cross_entropy", "binary_cross_entropy_with_logits", "l1_loss", "smooth_l1_loss", "huber_loss"]
 
 
 def linear(x, weight, bias=None):
