@@ -16,6 +16,7 @@ import itertools
 import numpy as np
 
 from ..backends import NUMPY as _NUMPY, _by_array_type as _backend_by_array_type, dispatch, of_array
+from .. import dtypes as _dtypes
 from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError
 from . import grad_mode
 
@@ -128,15 +129,18 @@ class Node:
                 "backward through the graph again.")
         Tensor = _Tensor
         if self.unpackers is None:
-            if raw_rules:  # primitives save Tensors, their output, or None
+            if raw_rules:  # primitives save Tensors, their output, arrays they keep, or None
                 return tuple([None if v is None else v.data for v in self.saved_raw])
-            return tuple([Tensor(v.data, True, self) if type(v) is _Output else v for v in self.saved_raw])
+            return tuple([Tensor(v.data, True, self) if type(v) is _Output else
+                          v.data if type(v) is _Kept else v for v in self.saved_raw])
         unpacked = []
         for v in self.saved_raw:
             if type(v) is _PackedOutput:
                 unpacked.append(Tensor(self._unpack(v.value).data, True, self))
             elif type(v) is _Packed:
                 unpacked.append(self._unpack(v.value))
+            elif type(v) is _Kept:
+                unpacked.append(v.data)
             else:
                 unpacked.append(v)
         if raw_rules:
@@ -190,6 +194,17 @@ class _Output:
         self.data = data
 
 
+class _Kept:
+    """An array an op's forward made besides its output and keeps for backward (``keeps`` in
+    ops/registry.py: max-pool's argmax indices, batch norm's x̂ and 1/σ). Rules read it as the
+    raw array in both orders: it is data about the forward, never differentiated through."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+
 class _Packed:
     """A saved input as returned by a saved_tensors_hooks pack function."""
 
@@ -225,6 +240,7 @@ def _check_operands(op, arrays):
         for array in arrays:
             if array.dtype is not dtype and array.dtype != dtype:
                 _check_float_dtypes(op, arrays)
+                return _dtypes.promote_integers(arrays)  # see dtypes' note [integer operands of floating ops]
     return arrays
 
 
@@ -253,6 +269,12 @@ def _check_float_dtypes(op, arrays):
         names = ", ".join(str(a.dtype) for a in arrays)
         raise DTypeError(f"{op.name}: operands have different floating dtypes ({names}); "
                          "convert one with .to(dtype) so no precision is silently gained or lost")
+
+
+def _rewrap(inputs, arrays):
+    """Inputs whose array _check_operands replaced (an integer operand cast to float) as new constants,
+    so the node saves, and the VJPs see, the promoted values."""
+    return tuple(t if t.data is a else _Tensor(a) for t, a in zip(inputs, arrays)) if inputs else inputs
 
 
 def _coerce_inputs(inputs):
@@ -284,9 +306,12 @@ def apply(op, inputs, params):
         arrays = (x.data, y.data)
         if type(arrays[0]) is not type(arrays[1]) or (op.same_dtype and arrays[0].dtype != arrays[1].dtype):
             arrays = _check_operands(op, arrays)
+            if arrays[0] is not x.data or arrays[1] is not y.data:
+                inputs = _rewrap(inputs, arrays)
         requires = x._requires_grad or y._requires_grad
     else:
         arrays = _check_operands(op, tuple([t.data for t in inputs]))
+        inputs = _rewrap(inputs, arrays)
         requires = False
         for t in inputs:
             if t._requires_grad:
@@ -296,6 +321,9 @@ def apply(op, inputs, params):
     if backend is not _NUMPY and len(arrays) > 1:
         _check_one_gpu(op, arrays)
     result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
+    kept = None
+    if op.keeps:  # the forward returned (output, *arrays to keep)
+        result, kept = result[0], result[1:]
     if type(result) is not backend.array_type and type(result) not in _backend_by_array_type:
         result = backend.xp.asarray(result)  # a NumPy scalar from 0-d arithmetic; to_device's result stays
     if dispatch.active is not None:  # the only cost of counting when off (backends/dispatch.py)
@@ -312,19 +340,28 @@ def apply(op, inputs, params):
     if op.save:
         when = op.save_when
         if when is None:
-            node.save([_Output(result) if i == OUT else inputs[i] for i in op.save])
+            saved = [_Output(result) if i == OUT else inputs[i] for i in op.save]
         else:
             needs = node.needs_input_grad
-            node.save([None if w is not None and not needs[w] else _Output(result) if i == OUT else inputs[i]
-                       for i, w in zip(op.save, when)])
+            saved = [None if w is not None and not needs[w] else _Output(result) if i == OUT else inputs[i]
+                     for i, w in zip(op.save, when)]
+        if kept is not None:
+            saved += [_Kept(k) for k in kept]
+        node.save(saved)
+    elif kept is not None:
+        node.save([_Kept(k) for k in kept])
     if jvp_hook is not None:
         jvp_hook(op, inputs, params, out)
     return out
 
 
 def _apply_raw(op, arrays, params):
+    if op.same_dtype and len(arrays) > 1 and (len(arrays) > 2 or arrays[0].dtype != arrays[1].dtype):
+        arrays = _dtypes.promote_integers(arrays)  # as apply does: int × float32 stays float32
     backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
     result = op.forward(backend, *arrays, **params)
+    if op.keeps:
+        result = result[0]
     if type(result) is not backend.array_type and type(result) not in _backend_by_array_type:
         result = backend.xp.asarray(result)  # a NumPy scalar from 0-d arithmetic; to_device's result stays
     if dispatch.active is not None:

@@ -8,7 +8,8 @@ bar, memory column, optimizer flags, ``--device`` and ``--save``/``--resume`` ar
 from __future__ import annotations
 
 from . import CommandError
-from .train import COLUMNS, _check_settings, _make_optimizer, _row, _train_epoch
+from .train import (COLUMNS, _check_settings, _describe_optimizer, _make_optimizer, _optimizer_settings, _row,
+                    _train_epoch)
 
 FAMILY_DEFAULTS = {"epochs": 3, "lr": 3e-3}
 
@@ -33,8 +34,6 @@ def run_family(args):
 
     builder = _family(args.model)
     args.epochs = FAMILY_DEFAULTS["epochs"] if args.epochs is None else args.epochs
-    if args.lr is None:
-        args.lr = FAMILY_DEFAULTS["lr"] if args.optimizer == "adam" else None
     _check_settings(args)
     checkpoint = None
     task = args.task
@@ -47,6 +46,9 @@ def run_family(args):
             raise CommandError(f"checkpoint {args.resume!r} holds model {checkpoint.config.get('model', 'mlp')!r}, "
                                f"not {args.model!r}")
         task = task or checkpoint.config.get("task")
+    optimizer_name, given = _optimizer_settings(args, checkpoint)
+    if checkpoint is None and optimizer_name == "adam":
+        given.setdefault("lr", FAMILY_DEFAULTS["lr"])
     tasks = getattr(builder, "tasks", ())
     if task is not None and tasks and task not in tasks:
         raise CommandError(f"--task {task!r} is not a task of model {args.model!r}; choose one of {', '.join(tasks)}")
@@ -58,13 +60,15 @@ def run_family(args):
 
     gf.manual_seed(args.seed)
     model = build(args.model, dataset=dataset).to(device)
-    optimizer = _make_optimizer(args, model)
+    optimizer = _make_optimizer(optimizer_name, given, model, args.model)
     start_epoch = 0
     if checkpoint is not None:
         try:
             restore(checkpoint, model, optimizer)
         except CheckpointError as exc:
             raise CommandError(f"cannot resume from {args.resume!r}: {exc}") from None
+        for group in optimizer.param_groups:  # flags given with --resume win over the checkpoint's values
+            group.update(given)
         start_epoch = checkpoint.epoch
         if start_epoch >= args.epochs:
             raise CommandError(f"checkpoint {args.resume!r} is already at epoch {start_epoch}; "
@@ -74,7 +78,7 @@ def run_family(args):
     batches.skip_epochs(start_epoch)
     print(f"gradflow train: {dataset!r} on {describe_choice(args.device, device)}; model {args.model} "
           f"({type(model).__name__}), {sum(p.numel() for p in model.parameters())} parameters; "
-          f"{type(optimizer).__name__} lr={optimizer.param_groups[0]['lr']} weight_decay={args.weight_decay}",
+          f"{type(optimizer).__name__} {_describe_optimizer(optimizer)}",
           flush=True)
     print(_row(COLUMNS), flush=True)
     test_acc = None
@@ -89,14 +93,16 @@ def run_family(args):
 
 
 def family_checkpoint(path):
-    """The checkpoint at ``path`` if a model family (not the MLP) wrote it, else None."""
+    """The checkpoint at ``path`` if a family that brings its own data wrote it, else None."""
     from ..checkpoint_io import CheckpointError, load_checkpoint
 
     try:
         checkpoint = load_checkpoint(path)
     except CheckpointError:
         return None  # the MLP path reports it
-    return checkpoint if checkpoint.config.get("model", "mlp") != "mlp" else None
+    from ..models import BUILDERS
+
+    return checkpoint if hasattr(BUILDERS.get(checkpoint.config.get("model", "mlp")), "load_data") else None
 
 
 def run_family_eval(args, checkpoint):

@@ -45,9 +45,13 @@ def _block_mask(xp, mask, causal, start, stop, source_length):
 def _masked(scores, mask):
     if mask is None:
         return scores
+    data = data_of(scores)
     if mask.dtype == bool:
-        return where(constant(mask), scores, -float("inf"))
-    return scores + constant(mask.astype(data_of(scores).dtype, copy=False))
+        from ..backends import of_array
+
+        # -inf as a 0-d array of the scores' dtype: a rule on raw arrays passes arrays only.
+        return where(constant(mask), scores, constant(of_array(data).xp.asarray(-np.inf, dtype=data.dtype)))
+    return scores + constant(mask.astype(data.dtype, copy=False))
 
 
 @primitive("efficient_attention", save=("q", "k", "v", "out"), same_dtype=True)
