@@ -12,8 +12,8 @@ from .creation import bernoulli, normal, uniform
 from .random import Generator, default_generator, get_rng_state, initial_seed, seed, set_rng_state
 from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
                      set_default_dtype, uint8, uint16, uint32, uint64)
-from .errors import (AnomalyError, AxisError, BackwardError, CUDAUnavailableError, DeviceError, DTypeError, GradflowError,
-                     GraphFreedError, ShapeError)
+from .errors import (AnomalyError, AxisError, BackwardError, CUDAUnavailableError, DeviceError, DTypeError,
+                     GradflowError, GraphFreedError, ShapeError)
 from .ops import *  # noqa: F401,F403  (the op table is the public function set)
 from .ops import abs, all, any, max, min, pow, sum  # noqa: F401  (names that shadow builtins)
 from .tensor import Tensor, tensor

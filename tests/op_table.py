@@ -275,14 +275,17 @@ OP_CASES = [
            low=0.5, high=2.0),
     OpCase("floor_divide", lambda x, y: (x * 3 - 4) // y, ((3, 4), (4,)), lambda x, y: np.floor_divide(x * 3 - 4, y),
            low=0.5, high=2.0, smooth=False),  # zero gradient: nothing to differentiate twice
-    OpCase("nan_to_num", lambda x: gf.nan_to_num(gf.log(x), nan=-1.0), ((3, 4),),
-           lambda x: np.nan_to_num(np.log(x), nan=-1.0), avoid=(0.0,)),
+    # NaN below -1, -inf in (-1, 0), x above 0 (made without a floating-point warning on the way)
+    OpCase("nan_to_num", lambda x: gf.nan_to_num(gf.where(x.detach() > 0, x, gf.where(
+        x.detach() > -1, x * 0 - np.inf, x * 0 + np.nan)), nan=-1.0, neginf=-5.0), ((3, 4),),
+           lambda x: np.nan_to_num(np.where(x > 0, x, np.where(x > -1, -np.inf, np.nan)), nan=-1.0, neginf=-5.0),
+           avoid=(-1.0, 0.0)),
     # ---- opsA block: activations built from primitives (gradflow/nn/functional_activations.py) ------
     OpCase("elu", F.elu, ((3, 4),), lambda x: np.where(x > 0, x, np.expm1(x)), avoid=(0.0,)),
     OpCase("elu_alpha", lambda x: F.elu(x, 0.5), ((3, 4),), lambda x: np.where(x > 0, x, 0.5 * np.expm1(x)),
            avoid=(0.0,)),
-    OpCase("selu", F.selu, ((3, 4),), lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)),
-           avoid=(0.0,)),
+    OpCase("selu", F.selu, ((3, 4),),
+           lambda x: 1.0507009873554805 * np.where(x > 0, x, 1.6732632423543772 * np.expm1(x)), avoid=(0.0,)),
     OpCase("celu", lambda x: F.celu(x, 0.7), ((3, 4),), lambda x: np.where(x > 0, x, 0.7 * np.expm1(x / 0.7)),
            avoid=(0.0,)),
     OpCase("mish", F.mish, ((3, 4),), lambda x: x * np.tanh(np.logaddexp(0, x))),
@@ -299,6 +302,47 @@ OP_CASES = [
     # beta x crosses the threshold at x = 1.5, where softplus switches to the identity (as PyTorch's)
     OpCase("softplus_beta_threshold", lambda x: F.softplus(x, beta=2.0, threshold=3.0), ((3, 4),),
            lambda x: np.where(2 * x > 3, x, np.logaddexp(0, 2 * x) / 2), avoid=(1.5,)),
+    # ----- CNN layers (gradflow/ops/conv.py, pool.py, norm.py, resample.py): references in cnn_reference.py
+    OpCase("conv2d", lambda x, w, b: F.conv2d(x, w, b, padding=1), ((2, 3, 5, 4), (4, 3, 3, 3), (4,)),
+           lambda x, w, b: cnn.conv2d(x, w, b, padding=1)),
+    OpCase("conv2d_stride_dilation_groups",
+           lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2),
+           ((1, 4, 6, 5), (6, 2, 2, 3)),
+           lambda x, w: cnn.conv2d(x, w, stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)),
+    OpCase("conv2d_weight", lambda x, g: gf.ops.conv._conv2d_weight(x, g, kernel=(2, 2), stride=(1, 1),
+                                                                  padding=(1, 1), dilation=(1, 1), groups=1),
+           ((2, 2, 3, 3), (2, 3, 4, 4)),
+           lambda x, g: np.einsum("nopq,ncpqij->ocij", g, np.lib.stride_tricks.sliding_window_view(
+               np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), (2, 2), axis=(2, 3)))),
+    OpCase("conv1d", lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1), ((2, 3, 7), (4, 3, 3), (4,)),
+           lambda x, w, b: cnn.conv2d(x[:, :, None], w[:, :, None], b, stride=(1, 2), padding=(0, 1))[:, :, 0]),
+    OpCase("conv_transpose2d",
+           lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2),
+           ((1, 4, 3, 3), (4, 3, 3, 2), (6,)),
+           lambda x, w, b: cnn.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2)),
+    OpCase("max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 1), ((2, 2, 5, 5),), lambda x: cnn.pool2d(x, 3, 2, 1)),
+    OpCase("max_pool2d_2x2", lambda x: F.max_pool2d(x, 2), ((1, 2, 4, 6),), lambda x: cnn.pool2d(x, 2)),
+    OpCase("avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1), ((2, 2, 5, 4),),
+           lambda x: cnn.pool2d(x, 3, 2, 1, reduce=np.mean, fill=0.0)),
+    OpCase("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (3, 2)), ((1, 2, 5, 7),),
+           lambda x: cnn.adaptive_avg_pool2d(x, (3, 2))),
+    OpCase("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+           ((4, 3, 2, 2), (3,), (3,)), cnn.batch_norm),
+    OpCase("batch_norm_1d_after_tanh", lambda x, w, b: F.batch_norm(gf.tanh(x), None, None, w, b, training=True),
+           ((6, 3), (3,), (3,)), lambda x, w, b: cnn.batch_norm(np.tanh(x), w, b)),
+    OpCase("batch_norm_eval", lambda x, w, b: F.batch_norm(
+        x, gf.tensor([0.1, -0.2, 0.3], dtype=x.dtype, device=x.device),
+        gf.tensor([0.5, 1.5, 2.0], dtype=x.dtype, device=x.device), w, b),
+           ((2, 3, 2), (3,), (3,)),
+           lambda x, w, b: (x - np.array([0.1, -0.2, 0.3])[:, None]) / np.sqrt(np.array([0.5, 1.5, 2.0])[:, None] + 1e-5)
+           * w[:, None] + b[:, None]),
+    OpCase("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b), ((2, 4, 3, 2), (4,), (4,)),
+           lambda x, w, b: cnn.group_norm(x, 2, w, b)),
+    OpCase("interpolate_nearest", lambda x: F.interpolate(x, size=(5, 7)), ((1, 2, 3, 4),),
+           lambda x: cnn.resize(x, (5, 7), (3 / 5, 4 / 7), "nearest")),
+    OpCase("interpolate_bilinear", lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"), ((1, 2, 3, 4),),
+           lambda x: cnn.resize(x, (6, 8), (0.5, 0.5), "bilinear")),
+    # ----- end of the CNN layers
 ]
 
 # Elementwise rows (opsA block and the earlier ones): test_op_fuzz.py runs them on random broadcast
@@ -440,6 +484,8 @@ OPS_B_CASES = [
            lambda x: np.lib.stride_tricks.sliding_window_view(x, 2, axis=1)),
     OpCase("unfold_step", lambda x: gf.unfold(x, 0, 3, 2), ((7, 2),),
            lambda x: np.lib.stride_tricks.sliding_window_view(x, 3, axis=0)[::2]),
+    OpCase("unfold_wide_window", lambda x: gf.unfold(x, 1, 17, 2), ((2, 20),),
+           lambda x: np.lib.stride_tricks.sliding_window_view(x, 17, axis=1)[:, ::2]),
     OpCase("movedim", lambda x: gf.movedim(x, (0, 1), (2, 0)), ((2, 3, 4),), lambda x: np.moveaxis(x, (0, 1), (2, 0))),
     # indexing
     OpCase("gather", lambda x: gf.gather(x, 1, IDX), ((3, 4),), lambda x: np.take_along_axis(x, IDX, 1)),
@@ -449,6 +495,8 @@ OPS_B_CASES = [
            lambda x: np.take_along_axis(x, IDX[:1], 1)),
     OpCase("scatter_add", lambda x, s: gf.scatter_add(x, 0, IDX_ROWS, s), ((3, 4), (2, 5)),
            lambda x, s: _np_scatter(x, IDX_ROWS, s, 0, np.add)),
+    OpCase("scatter_add_narrow_index", lambda x, s: x.scatter_add(0, IDX_ROWS[:, :3], s), ((3, 4), (2, 3)),
+           lambda x, s: _np_scatter(x, IDX_ROWS[:, :3], s, 0, np.add)),
     OpCase("scatter", lambda x, s: gf.scatter(x, 1, IDX_UNIQUE, s), ((3, 4), (3, 2)),
            lambda x, s: _np_scatter(x, IDX_UNIQUE, s, 1)),
     OpCase("scatter_repeats", lambda x, s: x.scatter(0, IDX_ROWS, s), ((3, 4), (2, 4)),
@@ -527,47 +575,6 @@ INDEX_CASES = [
     IndexCase("one_hot", lambda x: gf.one_hot(gf.argmax(x, 1), 5), (3, 4), lambda x: np.eye(5, dtype=np.int64)[x.argmax(1)]),
     IndexCase("one_hot_inferred", lambda x: F.one_hot(gf.argmax(x, 0)), (3, 4),
               lambda x: np.eye(x.argmax(0).max() + 1, dtype=np.int64)[x.argmax(0)]),
-    # ----- CNN layers (gradflow/ops/conv.py, pool.py, norm.py, resample.py): references in cnn_reference.py
-    OpCase("conv2d", lambda x, w, b: F.conv2d(x, w, b, padding=1), ((2, 3, 5, 4), (4, 3, 3, 3), (4,)),
-           lambda x, w, b: cnn.conv2d(x, w, b, padding=1)),
-    OpCase("conv2d_stride_dilation_groups",
-           lambda x, w: F.conv2d(x, w, stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2),
-           ((1, 4, 6, 5), (6, 2, 2, 3)),
-           lambda x, w: cnn.conv2d(x, w, stride=(2, 1), padding=(1, 0), dilation=(1, 2), groups=2)),
-    OpCase("conv2d_weight", lambda x, g: gf.ops.conv._conv2d_weight(x, g, kernel=(2, 2), stride=(1, 1),
-                                                                  padding=(1, 1), dilation=(1, 1), groups=1),
-           ((2, 2, 3, 3), (2, 3, 4, 4)),
-           lambda x, g: np.einsum("nopq,ncpqij->ocij", g, np.lib.stride_tricks.sliding_window_view(
-               np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1))), (2, 2), axis=(2, 3)))),
-    OpCase("conv1d", lambda x, w, b: F.conv1d(x, w, b, stride=2, padding=1), ((2, 3, 7), (4, 3, 3), (4,)),
-           lambda x, w, b: cnn.conv2d(x[:, :, None], w[:, :, None], b, stride=(1, 2), padding=(0, 1))[:, :, 0]),
-    OpCase("conv_transpose2d",
-           lambda x, w, b: F.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2),
-           ((1, 4, 3, 3), (4, 3, 3, 2), (6,)),
-           lambda x, w, b: cnn.conv_transpose2d(x, w, b, stride=2, padding=1, output_padding=1, groups=2)),
-    OpCase("max_pool2d", lambda x: F.max_pool2d(x, 3, 2, 1), ((2, 2, 5, 5),), lambda x: cnn.pool2d(x, 3, 2, 1)),
-    OpCase("max_pool2d_2x2", lambda x: F.max_pool2d(x, 2), ((1, 2, 4, 6),), lambda x: cnn.pool2d(x, 2)),
-    OpCase("avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1), ((2, 2, 5, 4),),
-           lambda x: cnn.pool2d(x, 3, 2, 1, reduce=np.mean, fill=0.0)),
-    OpCase("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (3, 2)), ((1, 2, 5, 7),),
-           lambda x: cnn.adaptive_avg_pool2d(x, (3, 2))),
-    OpCase("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
-           ((4, 3, 2, 2), (3,), (3,)), cnn.batch_norm),
-    OpCase("batch_norm_1d_after_tanh", lambda x, w, b: F.batch_norm(gf.tanh(x), None, None, w, b, training=True),
-           ((6, 3), (3,), (3,)), lambda x, w, b: cnn.batch_norm(np.tanh(x), w, b)),
-    OpCase("batch_norm_eval", lambda x, w, b: F.batch_norm(
-        x, gf.tensor([0.1, -0.2, 0.3], dtype=x.dtype, device=x.device),
-        gf.tensor([0.5, 1.5, 2.0], dtype=x.dtype, device=x.device), w, b),
-           ((2, 3, 2), (3,), (3,)),
-           lambda x, w, b: (x - np.array([0.1, -0.2, 0.3])[:, None]) / np.sqrt(np.array([0.5, 1.5, 2.0])[:, None] + 1e-5)
-           * w[:, None] + b[:, None]),
-    OpCase("group_norm", lambda x, w, b: F.group_norm(x, 2, w, b), ((2, 4, 3, 2), (4,), (4,)),
-           lambda x, w, b: cnn.group_norm(x, 2, w, b)),
-    OpCase("interpolate_nearest", lambda x: F.interpolate(x, size=(5, 7)), ((1, 2, 3, 4),),
-           lambda x: cnn.resize(x, (5, 7), (3 / 5, 4 / 7), "nearest")),
-    OpCase("interpolate_bilinear", lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"), ((1, 2, 3, 4),),
-           lambda x: cnn.resize(x, (6, 8), (0.5, 0.5), "bilinear")),
-    # ----- end of the CNN layers
 ]
 
 

@@ -79,6 +79,15 @@ def test_reductions_accept_axis_0_and_minus_1_on_0d(reduce, value, grad, axis):
 
 
 @pytest.mark.parametrize("axis", [0, -1])
+def test_index_reductions_accept_axis_0_and_minus_1_on_0d(axis):
+    s = _f64(2.5)
+    assert gf.argmax(s, axis).item() == 0 and s.argmin(dim=axis).item() == 0
+    assert gf.any(s, axis).item() and s.all(axis).item()
+    with pytest.raises(gf.AxisError):
+        s.argmax(1)
+
+
+@pytest.mark.parametrize("axis", [0, -1])
 def test_squeeze_0d_is_the_identity(axis):
     s = _f64(3.0)
     assert gf.squeeze(s, axis).shape == ()

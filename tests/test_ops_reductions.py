@@ -98,10 +98,26 @@ def test_logsumexp_is_stable_and_handles_infinities():
     np.testing.assert_allclose(x.grad.numpy()[[0, 2]], [[0.5, 0.5], [0.0, 1.0]])
 
 
-def test_logcumsumexp_matches_torch_on_large_values():
-    data = [[800.0, 801.0, -5.0], [0.0, -1.0, 2.0]]
-    np.testing.assert_allclose(gf.logcumsumexp(_t(data), dim=1).numpy(),
-                               torch.logcumsumexp(_torch(data), 1).detach().numpy(), rtol=1e-12)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logcumsumexp_matches_torch_across_any_range(dtype):
+    # Entries far below a later maximum must not underflow to -inf (float32's exp underflows at -104).
+    data = np.array([[-100.0, 0.0, -50.0, 3.0, -1000.0], [800.0, 801.0, -5.0, 0.0, 802.0]], dtype=dtype)
+    # The reference is float64 PyTorch; float32 is held to its own precision (an ulp of 800 is 6e-5).
+    tolerance = dict(rtol=2e-4, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-300)
+    x, t = gf.tensor(data, requires_grad=True), torch.tensor(data.astype(np.float64), requires_grad=True)
+    out, expected = gf.logcumsumexp(x, dim=1), torch.logcumsumexp(t, 1)
+    assert out.dtype == dtype
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tolerance)
+    upstream = np.random.default_rng(7).standard_normal(data.shape)
+    out.backward(gf.tensor(upstream.astype(dtype)))
+    expected.backward(torch.tensor(upstream))
+    np.testing.assert_allclose(x.grad.numpy(), t.grad.numpy(), **tolerance)
+
+
+def test_logcumsumexp_wide_range_to_second_order():
+    x = _t([[-60.0, 0.0, -30.0, 2.0, -300.0, 1.0, 0.5], [800.0, 801.0, -5.0, 0.0, 802.0, 790.0, 803.0]])
+    assert gradcheck(lambda x: gf.logcumsumexp(x, dim=1), [x])
+    assert gradgradcheck(lambda x: gf.logcumsumexp(x, dim=1), [x])
 
 
 # ----- ties: PyTorch's conventions --------------------------------------------------------------------

@@ -60,9 +60,12 @@ class LeakyReLU(Module):
 
 
 class Softplus(Module):
-    """``log(1 + exp(beta x)) / beta``, and x where ``beta x > threshold`` (PyTorch's arguments). With
-    beta = 1 a preceding Linear may fuse it (the fused kernel has no threshold: past 20 the two
-    differ by less than exp(-20) relative)."""
+    """``log(1 + exp(beta x)) / beta``, and x where ``beta x > threshold`` (PyTorch's arguments).
+
+    With the defaults (beta 1, threshold 20) it is the softplus primitive alone, as the fused
+    ``linear_softplus`` a preceding Linear may merge it into: fused and op-by-op MLPs then record
+    the same graph and keep the same bytes. The primitive has no threshold; past 20 it differs
+    from x by less than exp(-20) relative (nothing in float32)."""
 
     def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
@@ -76,6 +79,8 @@ class Softplus(Module):
         return "softplus" if self.beta == 1.0 else None
 
     def forward(self, x):
+        if self.beta == 1.0 and self.threshold == 20.0:
+            return ops.softplus(x)
         return F.softplus(x, self.beta, self.threshold)
 
     def extra_repr(self):
@@ -167,3 +172,5 @@ class Softmin(Module):
 # Names the ``MLP(activation=...)`` argument and the CLI's ``--activation`` accept.
 ACTIVATION_MODULES = {"relu": ReLU, "gelu": GELU, "sigmoid": Sigmoid, "tanh": Tanh,
                       "leaky_relu": LeakyReLU, "softplus": Softplus}
+ACTIVATION_MODULES.update({"elu": ELU, "selu": SELU, "celu": CELU, "mish": Mish, "hardswish": Hardswish,
+                           "hardsigmoid": Hardsigmoid, "softsign": Softsign, "relu6": ReLU6, "hardtanh": Hardtanh})

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from ..ops import clip, expm1, softmax, tanh, where
 from ..ops import softplus as _softplus
+from ..tensor import Tensor
 
 __all__ = ["elu", "selu", "celu", "mish", "hardswish", "hardsigmoid", "logsigmoid", "softsign", "relu6",
            "hardtanh", "softmin", "softplus"]
@@ -22,8 +23,13 @@ SELU_ALPHA = 1.6732632423543772848170429916717
 SELU_SCALE = 1.0507009873554804934193349852946
 
 
+def _mask(condition):
+    # A Tensor, not the bare array: where() would coerce a device array through the host.
+    return Tensor(condition)
+
+
 def _positive(x):
-    return x.data > 0
+    return _mask(x.data > 0)
 
 
 def elu(x, alpha=1.0):
@@ -57,7 +63,7 @@ def hardtanh(x, min_val=-1.0, max_val=1.0):
     if min_val > max_val:
         raise ValueError(f"hardtanh min_val {min_val} is above max_val {max_val}")
     inside = (x.data > min_val) & (x.data < max_val)
-    return where(inside, x, clip(x.detach(), min_val, max_val))
+    return where(_mask(inside), x, clip(x.detach(), min_val, max_val))
 
 
 def relu6(x):
@@ -99,4 +105,4 @@ def softplus(x, beta=1.0, threshold=20.0):
     out = _softplus(scaled) if beta == 1 else _softplus(scaled) * (1.0 / beta)
     if threshold is None:
         return out
-    return where(scaled.data > threshold, x, out)
+    return where(_mask(scaled.data > threshold), x, out)

@@ -1,8 +1,9 @@
 """The op table: every primitive with its gradient, and the functions built from them.
 
 Primitives (forward + VJP side by side) live by kind: ``elementwise``, ``activation``,
-``reduce``, ``shape``, ``linalg``, ``softmax``. Everything here is also a ``gradflow.<name>``
-function and, where natural, a Tensor method.
+``reduce``, ``shape``, ``linalg``, ``softmax``, ``trig``, ``explog``, ``rounding`` (declared one row
+each with ``ufunc``); ``compare`` and ``bitwise`` are forward only. README.md lists them.
+Everything here is also a ``gradflow.<name>`` function and, where natural, a Tensor method.
 """
 from .activation import ACTIVATIONS, gelu, leaky_relu, relu, sigmoid, silu, softplus, tanh
 from .compare import (eq, equal, ge, greater, greater_equal, gt, isclose, isfinite, isinf, isnan, isneginf,

@@ -118,13 +118,14 @@ def _pow_dy(x, y, out):
     xp = of_array(x_data).xp
     positive = x_data > 0
     edge = xp.where(x_data < 0, xp.nan, xp.where(y_data < 0, -xp.inf, 0.0)).astype(data_of(out).dtype)
-    return where(positive, out * _safe_log(x), constant(edge))
+    return where(constant(positive), out * _safe_log(x), constant(edge))
 
 
 def _safe_log(x):
     """log x where x > 0, and 0 elsewhere (the caller chooses the value there)."""
     x_data = data_of(x)
-    return log(where(x_data > 0, x, constant(x_data * 0 + 1)))
+    # The condition is a constant too: a bare device array would be coerced through the host.
+    return log(where(constant(x_data > 0), x, constant(x_data * 0 + 1)))
 
 
 @pow.jvp

@@ -14,10 +14,10 @@ import math
 import numpy as np
 
 from ..backends import of_array
-from ..errors import DeviceError, DTypeError, ShapeError
+from ..errors import AxisError, DeviceError, DTypeError, ShapeError
 from ..tensor import Tensor, _axis_alias
 from .registry import constant, data_of, primitive
-from .shape import broadcast_to, getitem, jvp_total, reshape
+from .shape import _getitem, broadcast_to, getitem, jvp_total, reshape
 
 
 def one_axis(axis, ndim, shape, what):
@@ -26,7 +26,7 @@ def one_axis(axis, ndim, shape, what):
     if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
         raise TypeError(f"{what}: axis must be an int, got {axis!r}")
     if not -size <= axis < size:
-        raise ShapeError(f"{what}: axis {axis} is out of range for a tensor of shape {tuple(shape)}")
+        raise AxisError(f"{what}: axis {axis} is out of range for a tensor of shape {tuple(shape)}")
     return int(axis) % size
 
 
@@ -106,22 +106,13 @@ def _put_along_add(backend, g, index, axis, shape):
 def _put_along_add_vjp(ctx, g):
     index, axis = ctx.params["index"], ctx.params["axis"]
     if tuple(index.shape[:axis] + index.shape[axis + 1:]) != tuple(g.shape[:axis] + g.shape[axis + 1:]):
-        g = getitem(g, _leading(index.shape, axis, g.shape))
+        g = _getitem(g, index=_leading(index.shape, axis, g.shape), basic=True)  # a rule: raw arrays too
     return _take_along(g, index=index, axis=axis)
 
 
 @_put_along_add.jvp
 def _put_along_add_jvp(ctx, t):
     return _put_along_add(t, **ctx.params)
-
-
-def take_along(x, index, axis):
-    """``take_along_axis`` for an index with x's shape off ``axis`` (no broadcasting), checked."""
-    return _take_along(x, index=index, axis=axis)
-
-
-def put_along_add(g, index, axis, shape):
-    return _put_along_add(g, index=index, axis=axis, shape=tuple(shape))
 
 
 def _add_at(xp, out, index, values):
@@ -349,9 +340,8 @@ def _extremum_shares(ctx, x, src, out):
     """Which of x and src reach the result, each divided by the number of ties (PyTorch's rule)."""
     index, axis = ctx.params["index"], ctx.params["axis"]
     xp = of_array(out).xp
-    hit = _counts(xp, index, axis, x.shape, out.dtype) > 0
     # Without include_self, x reaches the result only where no index lands.
-    self_in = (x == out) if ctx.params["include_self"] else ~hit
+    self_in = (x == out) if ctx.params["include_self"] else _counts(xp, index, axis, x.shape, out.dtype) == 0
     src_in = src == xp.take_along_axis(out, index, axis=axis)
     ties = self_in.astype(out.dtype) + _counts_of(xp, src_in.astype(out.dtype), index, axis, x.shape)
     return self_in / ties, src_in / xp.take_along_axis(ties, index, axis=axis)

@@ -17,7 +17,7 @@ from ..errors import ShapeError
 from ..tensor import Tensor, _axis_alias
 from .indexing import one_axis
 from .reduce import _normalize_axis, sum as _reduce_sum
-from .shape import _getitem, _index_add, broadcast_to, concatenate, reshape, transpose
+from .shape import _getitem, _index_add, broadcast_to, concatenate, reshape, stack, transpose
 
 _ALL = builtins.slice(None)
 
@@ -111,12 +111,15 @@ def repeat_interleave(x, repeats, axis=None, *, dim=None, output_size=None):
         shape = x.shape[:axis + 1] + (r,) + x.shape[axis + 1:]
         out = broadcast_to(reshape(x, x.shape[:axis + 1] + (1,) + x.shape[axis + 1:]), shape)
         return reshape(out, x.shape[:axis] + (n * r,) + x.shape[axis + 1:])
-    xp = of_array(x.data).xp
-    counts = repeats.data if isinstance(repeats, Tensor) else xp.asarray(np.asarray(repeats))
-    if counts.shape != (n,):
-        raise ShapeError(f"repeat_interleave: {tuple(counts.shape)} repeat counts for {n} entries along axis "
-                         f"{axis} of shape {x.shape}")
-    return _getitem(x, index=_along(axis, xp.repeat(xp.arange(n), counts)), basic=False)
+    backend = of_array(x.data)
+    # The counts decide the output's shape, so they are read on the host (CuPy's repeat takes
+    # counts only as a list); the index they make goes to x's device.
+    counts = backend.to_numpy(repeats.data) if isinstance(repeats, Tensor) else np.asarray(repeats)
+    if counts.shape != (n,) or counts.dtype.kind not in "iu" or (counts < 0).any():
+        raise ShapeError(f"repeat_interleave: repeats must be {n} non-negative integers for axis {axis} of shape "
+                         f"{x.shape}, got shape {tuple(counts.shape)} dtype {counts.dtype}")
+    index = backend.asarray(np.repeat(np.arange(n), counts))
+    return _getitem(x, index=_along(axis, index), basic=False)
 
 
 repeat = repeat_interleave
@@ -308,11 +311,19 @@ def unfold(x, dimension, size, step):
                          f"(shape {x.shape})")
     if x.ndim == 0:
         return reshape(x, (1,))
-    xp = of_array(x.data).xp
     count = (n - size) // step + 1
+    if size <= _SLICED_WINDOWS:
+        # Offset s of every window is one strided slice: the backward is `size` slice additions,
+        # ~20x faster than scattering through an index for convolution-sized windows.
+        return stack([_getitem(x, index=_along(a, builtins.slice(s, s + step * (count - 1) + 1, step)), basic=True)
+                      for s in range(size)], axis=-1)
+    xp = of_array(x.data).xp
     windows = xp.arange(count)[:, None] * step + xp.arange(size)[None, :]
     out = _getitem(x, index=_along(a, windows), basic=False)
     return movedim(out, a + 1, -1)
+
+
+_SLICED_WINDOWS = 16  # beyond this, `size` full-size slice additions cost more than one scatter
 
 
 # ----- pad ------------------------------------------------------------------------------------------

@@ -173,24 +173,34 @@ def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
 amax, amin = max, min
 
 
+def _index_axis(x, axis):
+    """An axis for NumPy's argmax/any/all: a 0-d tensor's axis 0 or -1 (PyTorch) is NumPy's None."""
+    if axis is None or x.ndim:
+        return axis
+    check_axis(axis, 0, x.shape)
+    return None
+
+
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Index of the largest value (int64, no gradient)."""
-    axis = _axis_alias(axis, dim)
+    axis = _index_axis(x, _axis_alias(axis, dim))
     return Tensor(x.data.argmax(axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))))
 
 
 def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Index of the smallest value (int64, no gradient)."""
-    axis = _axis_alias(axis, dim)
+    axis = _index_axis(x, _axis_alias(axis, dim))
     return Tensor(x.data.argmin(axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))))
 
 
 def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    return Tensor(x.data.any(axis=_axis_alias(axis, dim), keepdims=bool(_keepdims_alias(keepdims, keepdim))))
+    axis = _index_axis(x, _axis_alias(axis, dim))
+    return Tensor(x.data.any(axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))))
 
 
 def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    return Tensor(x.data.all(axis=_axis_alias(axis, dim), keepdims=bool(_keepdims_alias(keepdims, keepdim))))
+    axis = _index_axis(x, _axis_alias(axis, dim))
+    return Tensor(x.data.all(axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))))
 
 
 @primitive("sum_of_squares", save=("x",))

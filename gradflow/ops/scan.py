@@ -1,9 +1,11 @@
-"""Scans and the product reduction: cumsum, cumprod, prod (primitives) and what is built on them
-(logsumexp, logcumsumexp, cummax, cummin).
+"""Scans and the product reduction: cumsum, cumprod, prod and logcumsumexp (primitives) and what is
+built on them (logsumexp, cummax, cummin).
 
 The product rules are exact where inputs are zero (as PyTorch's): prod's VJP multiplies the
 exclusive products from the left and from the right, never dividing; cumprod divides only when
 no input of a slice is zero and otherwise forms the products leaving one factor out directly.
+logcumsumexp runs a logaddexp scan forward and a scan with decays of at most 1 in its rules, so
+no range of inputs overflows or underflows to a wrong -inf.
 """
 from __future__ import annotations
 
@@ -154,6 +156,8 @@ def _others(x):
     """prod_{j != k} x_j along the last axis, for every k: left and right exclusive products."""
     xp = of_array(data_of(x)).xp
     n = x.shape[-1]
+    if n == 0:  # the empty product is 1 and depends on nothing
+        return constant(xp.zeros(x.shape, dtype=x.dtype))
     one = constant(xp.ones(x.shape[:-1] + (1,), dtype=x.dtype))
     last = x.ndim - 1
     head = _getitem(x, index=(builtins.Ellipsis, builtins.slice(0, n - 1)), basic=True)
@@ -228,23 +232,87 @@ def logsumexp(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     return out
 
 
+@primitive("logcumsumexp", save=("x", "out"))
+def _logcumsumexp(backend, x, axis):
+    return _running(backend.xp, backend.xp.logaddexp, x, axis)
+
+
+def _shifted(v, axis, step, later):
+    """``v`` moved ``step`` places along ``axis`` (toward the start if ``later``: entry k then holds
+    v[k + step]), zeros filling in; built from a slice and a constant so it differentiates."""
+    xp = of_array(data_of(v)).xp
+    n = v.shape[axis]
+    fill = constant(xp.zeros(v.shape[:axis] + (builtins.min(step, n),) + v.shape[axis + 1:], dtype=v.dtype))
+    if step >= n:
+        return fill
+    head = (builtins.slice(None),) * axis
+    if later:
+        return concatenate([_getitem(v, index=head + (builtins.slice(step, None),), basic=True), fill], axis=axis)
+    return concatenate([fill, _getitem(v, index=head + (builtins.slice(0, n - step),), basic=True)], axis=axis)
+
+
+def _decaying_scan(decay, b, axis, backward):
+    """S_k = b_k + decay_k S_(k+1) (``backward``; S_(k-1) forward), by doubling in gradflow ops.
+    The decays here lie in [0, 1], so no step can overflow."""
+    n, step = b.shape[axis], 1
+    while step < n:
+        b = b + decay * _shifted(b, axis, step, backward)
+        decay = decay * _shifted(decay, axis, step, backward)
+        step *= 2
+    return b
+
+
+def _logcumsumexp_decay(out, axis, backward):
+    """exp(out_k - out_(k+1)) (backward) or exp(out_(k-1) - out_k) (forward): at most 1, as out
+    never decreases; 0 past the end."""
+    from .elementwise import exp
+
+    neighbour = _shifted(out, axis, 1, backward)
+    xp = of_array(data_of(out)).xp
+    edge = xp.zeros(out.shape, dtype=bool)
+    edge[(builtins.slice(None),) * axis + ((-1 if backward else 0),)] = True
+    difference = out - neighbour if backward else neighbour - out
+    from .elementwise import where
+
+    # Zero the edge before exp too: exp of (out - the zero fill) could overflow, and inf * 0 in a
+    # second derivative is NaN.
+    zero = constant(xp.zeros((), dtype=out.dtype))
+    return where(constant(edge), zero, exp(where(constant(edge), zero, difference)))
+
+
+@_logcumsumexp.vjp
+def _logcumsumexp_vjp(ctx, g):
+    # grad_k = sum_(i >= k) g_i exp(x_k - out_i) = exp(x_k - out_k) S_k with S_k = g_k +
+    # exp(out_k - out_(k+1)) S_(k+1): every factor is at most 1, so nothing overflows.
+    from .elementwise import exp
+
+    x, out = ctx.saved
+    axis = ctx.params["axis"]
+    return exp(x - out) * _decaying_scan(_logcumsumexp_decay(out, axis, True), g, axis, True)
+
+
+@_logcumsumexp.jvp
+def _logcumsumexp_jvp(ctx, t):
+    from .elementwise import exp
+
+    x, out = ctx.inputs[0], ctx.out
+    axis = ctx.params["axis"]
+    return _decaying_scan(_logcumsumexp_decay(out, axis, False), exp(x - out) * t, axis, False)
+
+
 def logcumsumexp(x, axis=None, *, dim=None):
-    """log(cumsum(exp(x))) along ``axis`` without overflow (shifted by the slice's largest value; an
-    entry more than ~700 below it underflows to -inf, as it does in float64 arithmetic).
+    """log(cumsum(exp(x))) along ``axis``, stable for any range of values (a running logaddexp).
 
     >>> [round(v, 4) for v in gradflow.logcumsumexp(gradflow.tensor([0., 0.]), 0).tolist()]
     [0.0, 0.6931]
     """
-    from .elementwise import exp, log
-
     operand, axis = _scan_operand(x, axis, dim, None, "logcumsumexp")
-    m = _shift(operand, (axis,))
-    return _finish(log(_cumsum(exp(operand - m), axis=axis)) + m, x)
+    return _finish(_logcumsumexp(operand, axis=axis), x)
 
 
 def _running(xp, fn, data, axis):
-    """``fn.accumulate`` along ``axis`` by doubling (log2(n) whole-array steps; CuPy's ufuncs lack
-    accumulate for max/min)."""
+    """``fn.accumulate`` along ``axis`` by doubling, for an associative ``fn`` (log2(n) whole-array
+    steps; CuPy's ufuncs lack accumulate for maximum, minimum and logaddexp)."""
     out = data.copy()
     n, shift = data.shape[axis], 1
     while shift < n:

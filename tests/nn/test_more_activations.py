@@ -74,3 +74,12 @@ def test_softplus_threshold_none_never_switches():
     assert F.softplus(x, threshold=None).item() == pytest.approx(30.0 + np.exp(-30.0), rel=0, abs=1e-15)
     assert F.softplus(x).item() == 30.0
     assert repr(nn.Softplus(2.0, 5.0)) == "Softplus(beta=2.0, threshold=5.0)"
+
+
+@pytest.mark.parametrize("name", ["elu", "selu", "celu", "mish", "hardswish", "hardsigmoid", "softsign", "relu6",
+                                  "hardtanh"])
+def test_mlp_accepts_the_new_activations_by_name(name):
+    model = nn.MLP([4, 5, 2], activation=name)
+    assert type(model[1]) is nn.ACTIVATION_MODULES[name]
+    x = gf.randn(3, 4)
+    np.testing.assert_array_equal(model(x).numpy(), model[2](model[1](model[0](x))).numpy())
