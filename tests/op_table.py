@@ -15,6 +15,7 @@ import scipy.special
 
 import gradflow as gf
 import gradflow.nn.functional as F
+from gradflow.ops.efficient_attention import efficient_attention
 
 import cnn_reference as cnn
 
@@ -23,6 +24,7 @@ LABELS = np.array([2, 0, 1, 2])
 IGNORED_LABELS = np.array([2, -100, 1, 0])          # one target equal to ignore_index
 SPATIAL_LABELS = np.array([[0, 2], [1, -100]])      # (N, d1) targets for (N, C, d1) logits
 TOKENS = np.array([[0, 2, 2], [1, 0, 3]])           # embedding indices, one row repeated
+ADDITIVE_MASK = np.array([[0.5, -1.0, 0.0, 2.0, -0.3], [1.0, 0.2, -2.0, 0.0, 0.1], [0.0, 0.0, 0.3, -0.5, 1.5]])
 BOOL_MASK = np.array([[True, False, True, True, False], [False, True, True, False, False],
                       [True, True, True, True, True]])
 
@@ -53,6 +55,14 @@ def _softmax(x, axis=-1):
 
 def _on(like, array):
     return gf.tensor(array, device=like.device)
+
+
+def _efficient(fn):
+    """``fn`` run with the memory-efficient attention kernel selected."""
+    def run(*xs):
+        with F.sdpa_kernel("efficient"):
+            return fn(*xs)
+    return run
 
 
 def _layer_norm(x, shape, w=1.0, b=0.0, eps=1e-5):
@@ -189,6 +199,19 @@ OP_CASES = [
            ((3, 4), (5, 4), (5, 2)), lambda q, k, v: _attention(q, k, v, BOOL_MASK)),
     OpCase("sdpa_additive_mask_scale", lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, m, scale=0.3),
            ((2, 3, 4), (2, 5, 4), (2, 5, 2), (3, 5)), lambda q, k, v, m: _attention(q, k, v, m, 0.3)),
+    # memory-efficient attention (gradflow/ops/efficient_attention.py): blocks of 2-3 query rows
+    OpCase("efficient_attention_blocks", lambda q, k, v: efficient_attention(q, k, v, 0.5, block=2),
+           ((2, 5, 4), (2, 6, 4), (2, 6, 3)), lambda q, k, v: _attention(q, k, v, scale=0.5)),
+    OpCase("efficient_attention_causal_broadcast",
+           lambda q, k, v: efficient_attention(q, k, v, 0.4, causal=True, block=3),
+           ((2, 1, 5, 4), (1, 2, 5, 4), (2, 2, 5, 3)),
+           lambda q, k, v: _attention(q, k, v, np.tril(np.ones((5, 5), dtype=bool)), 0.4)),
+    OpCase("sdpa_efficient_bool_mask",
+           _efficient(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, _on(q, BOOL_MASK))),
+           ((3, 4), (5, 4), (5, 2)), lambda q, k, v: _attention(q, k, v, BOOL_MASK)),
+    OpCase("sdpa_efficient_additive_mask",
+           _efficient(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, _on(q, ADDITIVE_MASK))),
+           ((2, 3, 4), (2, 5, 4), (2, 5, 2)), lambda q, k, v: _attention(q, k, v, ADDITIVE_MASK)),
     OpCase("cross_entropy_ignore_smoothing",
            lambda x: F.cross_entropy(x, _on(x, IGNORED_LABELS), label_smoothing=0.2), ((4, 3),),
            lambda x: _nll(np.log(_softmax(x, 1)), IGNORED_LABELS, smoothing=0.2)),

@@ -47,6 +47,12 @@ def register(subparsers):
                                                          "(PNG/SVG/PDF; needs matplotlib: pip install 'gradflow[plot]')")
     parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the random batches (default: 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar over the sweep")
+    # transformer:... specs also sweep sequence length: gradflow/cli/memory_sequence.py
+    parser.add_argument("--seq-len", metavar="L,L,...", help="sequence lengths for a transformer:KEY=N,... model "
+                                                             "(d, heads, ff, layers, vocab, classes), at least three "
+                                                             "(default: 32,64,128,256)")
+    parser.add_argument("--attention", choices=("math", "efficient"), default="math",
+                        help="attention kernel of a transformer model (default: math, which keeps the probabilities)")
     parser.set_defaults(func=run_memory)
 
 
@@ -175,7 +181,12 @@ def run_memory(args):
     from ..backends import resolve as resolve_device
     from ..backends.device import describe_choice
     from ..memory import format_bytes, profile
+    from .memory_sequence import is_sequence_spec, run_sequence_memory
 
+    if is_sequence_spec(args.model):
+        return run_sequence_memory(args)
+    if args.seq_len is not None:
+        raise CommandError("--seq-len applies to transformer: models only")
     batch_sizes = parse_batch_sizes(args.batch_sizes)
     budget = parse_budget(args.budget)
     if args.plot:

@@ -76,6 +76,10 @@ def run_family(args):
     batches = BatchIterator(dataset.x_train, dataset.y_train, batch_size=args.batch_size, shuffle=True,
                             seed=args.seed, device=device)
     batches.skip_epochs(start_epoch)
+    if getattr(args, "distributed", False):  # data-parallel under mpirun, as the MLP: gradflow/distributed/cli.py
+        from ..distributed.cli import distribute
+
+        optimizer, batches = distribute(args, model, optimizer, batches)
     print(f"gradflow train: {dataset!r} on {describe_choice(args.device, device)}; model {args.model} "
           f"({type(model).__name__}), {sum(p.numel() for p in model.parameters())} parameters; "
           f"{type(optimizer).__name__} {_describe_optimizer(optimizer)}",

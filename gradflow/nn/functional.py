@@ -31,13 +31,13 @@ __all__ += ["conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", 
             "batch_norm", "group_norm", "interpolate"]
 
 # Transformer layers and PyTorch's losses (gradflow/ops/normalization.py, attention.py, losses.py).
-from ..ops.attention import scaled_dot_product_attention
+from ..ops.attention import scaled_dot_product_attention, sdpa_kernel
 from ..ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss,
                           l1_loss, mse_loss, nll_loss, smooth_l1_loss)
 from ..ops.normalization import embedding, layer_norm
 
-__all__ += ["layer_norm", "embedding", "scaled_dot_product_attention", "nll_loss", "binary_cross_entropy",
-            "binary_cross_entropy_with_logits", "l1_loss", "smooth_l1_loss", "huber_loss"]
+__all__ += ["layer_norm", "embedding", "scaled_dot_product_attention", "sdpa_kernel", "nll_loss",
+            "binary_cross_entropy", "binary_cross_entropy_with_logits", "l1_loss", "smooth_l1_loss", "huber_loss"]
 
 
 def linear(x, weight, bias=None):

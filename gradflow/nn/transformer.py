@@ -189,8 +189,11 @@ class MultiheadAttention(Module):
         xp = of_array(q.data).xp
         mask = _merged_mask(attn_mask, key_padding_mask, batch, self.num_heads, xp, q.dtype)
         causal = is_causal and mask is None
-        out, weights = attention_with_weights(
-            q, k, v, mask, self.dropout if self.training else 0.0, causal)
+        dropout_p = self.dropout if self.training else 0.0
+        if need_weights:
+            out, weights = attention_with_weights(q, k, v, mask, dropout_p, causal)
+        else:  # the selected kernel (F.sdpa_kernel) may keep less than the probabilities
+            out, weights = F.scaled_dot_product_attention(q, k, v, mask, dropout_p, causal), None
         out = ops.reshape(ops.transpose(out, (0, 2, 1, 3)), (batch, length, self.embed_dim))
         out = self.out_proj(out)
         if need_weights:

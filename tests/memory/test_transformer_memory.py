@@ -53,3 +53,33 @@ def test_profile_sweeps_sequence_length_and_the_quadratic_fit_is_exact():
     with pytest.raises(ValueError, match="three distinct sizes"):
         M.QuadraticFit([1, 2], [1, 2])
     assert np.isfinite(profile.predict(32))
+
+
+@pytest.mark.parametrize("batch,length", [(2, 10), (3, 7)])
+def test_efficient_attention_keeps_output_and_log_sum_exp_instead_of_probabilities(batch, length):
+    # README.md: P (H·L² floats) is replaced by the packed output and row log-sum-exp (L·(d + H)).
+    layer = _layer()
+    x = gf.randn(batch, length, D, requires_grad=True) * 1.0
+    with gf.nn.functional.sdpa_kernel("efficient"), M.track(layer) as t:
+        out = layer(x)
+    rows = batch * length
+    assert t.retained_bytes == batch * (per_example(length) - 4 * length * HEADS * length + 4 * length * (D + HEADS))
+    assert t.by_op()["efficient_attention"]["bytes"] == 4 * rows * (3 * D + D + HEADS)   # q, k, v + out, ℓ
+    assert "softmax" not in t.by_op()
+    out.sum().backward()
+    assert t.retained_bytes == 0
+
+
+def test_both_kernels_give_the_same_layer_gradients():
+    x = gf.tensor(np.random.default_rng(0).standard_normal((2, 9, D)), requires_grad=True)
+    results = []
+    for kernel in ("math", "efficient"):
+        gf.manual_seed(0)
+        layer = gf.nn.TransformerEncoderLayer(D, HEADS, FF, dropout=0.0, dtype="float64")
+        x.grad = None
+        with gf.nn.functional.sdpa_kernel(kernel):
+            out = layer(x, is_causal=True)
+        (out * out).sum().backward()
+        results.append([out.numpy(), x.grad.numpy()] + [p.grad.numpy() for p in layer.parameters()])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)

@@ -250,3 +250,40 @@ def test_sdpa_matches_torch_with_dropout_off_and_boolean_mask():
     theirs = torch.nn.functional.scaled_dot_product_attention(
         *(torch.from_numpy(a) for a in (q, k, v)), attn_mask=torch.from_numpy(mask), scale=0.7)
     np.testing.assert_allclose(ours.numpy(), theirs.numpy(), **TOLERANCE)
+
+
+def test_sdpa_kernel_switch_is_per_thread_and_falls_back_when_it_must():
+    import threading
+
+    q = gf.randn(2, 3, 4, requires_grad=True)
+    with F.sdpa_kernel("efficient"):
+        assert F.scaled_dot_product_attention(q, q, q).grad_fn.next[0].name == "efficient_attention"
+        seen = []
+        thread = threading.Thread(target=lambda: seen.append(F.scaled_dot_product_attention(q, q, q).grad_fn.name))
+        thread.start()
+        thread.join()
+        assert seen == ["matmul"]                       # another thread keeps the default, "math"
+        gf.manual_seed(0)
+        dropped = F.scaled_dot_product_attention(q, q, q, dropout_p=0.5)  # dropout needs P: the composition
+        assert dropped.grad_fn.name == "matmul"
+        mask = gf.zeros(3, 3, requires_grad=True)       # a mask that needs a gradient: the composition
+        assert F.scaled_dot_product_attention(q, q, q, mask).grad_fn.name == "matmul"
+    assert F.scaled_dot_product_attention(q, q, q).grad_fn.name == "matmul"
+    with pytest.raises(ValueError, match="math, efficient"):
+        with F.sdpa_kernel("flash"):
+            pass
+
+
+def test_encoder_layer_with_the_efficient_kernel_matches_torch(tmp_path):
+    torch_module = torch.nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, batch_first=True).double()
+    module = gf.nn.TransformerEncoderLayer(8, 2, 12, dropout=0.0, dtype="float64")
+    _load_torch_weights(torch_module, module, tmp_path)
+    x, tx = _pair(2, 6, 8)
+    padding = np.zeros((2, 6), dtype=bool)
+    padding[0, 4:] = True
+
+    def call(m, x, padding):
+        return m(x, src_key_padding_mask=padding)
+
+    with F.sdpa_kernel("efficient"):
+        _compare(torch_module, module, [tx, torch.from_numpy(padding)], [x, padding], call)
