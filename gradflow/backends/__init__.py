@@ -26,6 +26,7 @@ class Backend:
         self.kernels = kernels
         self.erf = special.erf
         self.expit = special.expit
+        self.before_host_read = None  # called with a device array about to be copied to the host
 
     def __repr__(self):
         return f"<gradflow backend {self.name} ({self.device_type})>"
@@ -43,14 +44,19 @@ class Backend:
             cupyx.scatter_add(out, index, values)
 
     def to_numpy(self, array):
-        return array if self.xp is np else self.xp.asnumpy(array)
+        if self.xp is np:
+            return array
+        if self.before_host_read is not None:
+            self.before_host_read(array)  # errors a kernel flagged on the device (cuda_kernels)
+        return self.xp.asnumpy(array)
 
 
 def _make_numpy_backend():
     import scipy.special
 
-    from . import numpy_kernels
+    from . import numpy_kernels, numpy_twins
 
+    numpy_twins.install(numpy_kernels)
     return Backend("numpy", "cpu", np, numpy_kernels, scipy.special)
 
 

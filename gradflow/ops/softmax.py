@@ -6,6 +6,8 @@ rule recomputes softmax in gradflow ops so the loss can be differentiated twice.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor, _axis_alias
 from .elementwise import exp
@@ -64,12 +66,7 @@ def log_softmax(x, axis=-1, *, dim=None):
 
 @primitive("cross_entropy", save=("logits", "labels"))
 def _cross_entropy(backend, logits, labels, reduction):
-    per_row = backend.kernels.softmax_xent_forward(logits, labels)
-    if reduction == "mean":
-        return per_row.mean()
-    if reduction == "sum":
-        return per_row.sum()
-    return per_row
+    return backend.kernels.softmax_xent_forward(logits, labels, reduction=reduction)
 
 
 def _row_scale(ctx, g):
@@ -82,8 +79,9 @@ def _cross_entropy_fast_vjp(ctx, g):
     from ..backends import of_array
 
     logits, labels = ctx.saved
-    scale = g * g.dtype.type(1.0 / logits.shape[0]) if ctx.params["reduction"] == "mean" else g
-    return of_array(g).kernels.softmax_xent_backward(logits, labels, scale), None
+    # g is read by the kernel on the device and 1/N passed by value: no multiply, no copy.
+    factor = 1.0 / logits.shape[0] if ctx.params["reduction"] == "mean" and logits.shape[0] else 1.0
+    return of_array(g).kernels.softmax_xent_backward(logits, labels, g, factor), None
 
 
 @_cross_entropy.vjp
@@ -136,7 +134,10 @@ def cross_entropy(logits, labels, reduction="mean"):
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     n_classes = logits.shape[1]
-    if labels.data.size:
+    # On the CPU labels are checked here; a device checks them in its kernel and reports when the
+    # loss is read (cuda_kernels' Note [labels are checked when the loss is read]): reading them
+    # here would stall every step on two device-to-host copies.
+    if labels.data.size and type(labels.data) is np.ndarray:
         low, high = int(labels.data.min()), int(labels.data.max())
         if low < 0 or high >= n_classes:
             raise ValueError(f"cross_entropy: labels must lie in [0, {n_classes}) for {n_classes} classes, "
