@@ -133,6 +133,12 @@ OP_CASES = [
            lambda x: -np.log(_softmax(x, 1))[np.arange(4), LABELS].sum()),
     OpCase("cross_entropy_none", lambda x: F.cross_entropy(x, gf.tensor(LABELS), reduction="none"), ((4, 3),),
            lambda x: -np.log(_softmax(x, 1))[np.arange(4), LABELS]),
+    # the output layer fused into its loss (gradflow/ops/output_layer.py)
+    OpCase("linear_cross_entropy", lambda x, w, b: F.linear_cross_entropy(x, w, b, gf.tensor(LABELS)),
+           ((4, 5), (3, 5), (3,)), lambda x, w, b: -np.log(_softmax(x @ w.T + b, 1))[np.arange(4), LABELS].mean()),
+    OpCase("linear_cross_entropy_none",
+           lambda x, w, b: F.linear_cross_entropy(x, w, b, gf.tensor(LABELS), reduction="none"),
+           ((4, 5), (3, 5), (3,)), lambda x, w, b: -np.log(_softmax(x @ w.T + b, 1))[np.arange(4), LABELS]),
     OpCase("mse_loss", lambda x, y: F.mse_loss(x, y), ((3, 4), (3, 4)), lambda x, y: ((x - y) ** 2).mean()),
     OpCase("l2_penalty", lambda w1, w2: F.l2_penalty([w1, w2], 0.1), ((3, 4), (2, 3)),
            lambda w1, w2: 0.05 * ((w1 ** 2).sum() + (w2 ** 2).sum())),

@@ -28,10 +28,7 @@ def _as_sequence(value):
 
 
 def _ones_like(array):
-    # empty + fill: NumPy's ones_like goes through Python-level wrappers (~5 µs on a scalar).
-    ones = of_array(array).xp.empty(array.shape, array.dtype)
-    ones.fill(1)
-    return ones
+    return of_array(array).ones_like(array)  # no fill kernel on a GPU (Backend.ones_like)
 
 
 def _root_grads(roots, grads, create_graph):

@@ -13,10 +13,11 @@ from ..ops import (cross_entropy, gelu, leaky_relu, log_softmax, relu, sigmoid, 
 from ..ops.activation import ACTIVATIONS
 from ..ops.fused import FUSED_ACTIVATIONS, LINEAR_ACTIVATIONS
 from ..ops.linalg import linear as _linear
+from ..ops.output_layer import linear_cross_entropy
 from ..tensor import Tensor
 
 __all__ = ["linear", "linear_act", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "softplus", "silu", "softmax",
-           "log_softmax", "cross_entropy", "mse_loss", "dropout", "l2_penalty", "FUSED_ACTIVATIONS"]
+           "log_softmax", "cross_entropy", "linear_cross_entropy", "mse_loss", "dropout", "l2_penalty", "FUSED_ACTIVATIONS"]
 
 
 def linear(x, weight, bias=None):

@@ -38,6 +38,9 @@ ON_DEVICE = {
     "cross_entropy": lambda x: F.cross_entropy(x, _labels_on(x.device)),
     "cross_entropy_sum": lambda x: F.cross_entropy(x, _labels_on(x.device), reduction="sum"),
     "cross_entropy_none": lambda x: F.cross_entropy(x, _labels_on(x.device), reduction="none"),
+    "linear_cross_entropy": lambda x, w, b: F.linear_cross_entropy(x, w, b, _labels_on(x.device)),
+    "linear_cross_entropy_none":
+        lambda x, w, b: F.linear_cross_entropy(x, w, b, _labels_on(x.device), reduction="none"),
 }
 
 
