@@ -293,9 +293,13 @@ def apply(op, inputs, params):
                 requires = True
                 break
     backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
-    if backend is not _NUMPY and len(arrays) > 1:
-        _check_one_gpu(op, arrays)
-    result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
+    if backend is _NUMPY:
+        result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
+    else:
+        if len(arrays) > 1:
+            _check_one_gpu(op, arrays)
+        with backend.device_scope(arrays[0]):  # CuPy allocates and launches on the current device
+            result = op.forward(backend, *arrays, **params)
     if type(result) is not backend.array_type and type(result) not in _backend_by_array_type:
         result = backend.xp.asarray(result)  # a NumPy scalar from 0-d arithmetic; to_device's result stays
     if dispatch.active is not None:  # the only cost of counting when off (backends/dispatch.py)

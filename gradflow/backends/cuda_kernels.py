@@ -365,8 +365,11 @@ def check_before_read(array):
     entry = _pending_label_checks.pop(id(array), None)
     if entry is None or entry[0]() is not array:
         return
+    import cupy
+
     _, flags, classes = entry
-    bad = int(flags.sum())  # read only now, when the loss goes to the host anyway
+    with cupy.cuda.Device(flags.device.id):
+        bad = int(flags.sum())  # read only now, when the loss goes to the host anyway
     if bad:
         raise ValueError(f"cross_entropy: labels must lie in [0, {classes}) for {classes} classes; "
                          f"{bad} of {flags.size} labels do not (found on the device when the loss "

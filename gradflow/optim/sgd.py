@@ -35,7 +35,9 @@ class SGD(Optimizer):
         buffer = state.get("momentum_buffer")
         first_step = False
         if momentum and buffer is None:
-            buffer = state["momentum_buffer"] = of_array(param.data).xp.zeros_like(param.data)
+            backend = of_array(param.data)
+            with backend.device_scope(param.data):  # on the parameter's GPU, not the current one
+                buffer = state["momentum_buffer"] = backend.xp.zeros_like(param.data)
             first_step = True
         kernels.sgd_update(param.data, grad, buffer, group["lr"], momentum=momentum,
                            dampening=group["dampening"], weight_decay=group["weight_decay"],

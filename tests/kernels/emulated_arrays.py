@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ctypes
 import types
+import weakref
 
 import numpy as np
 import scipy.special
@@ -105,7 +106,9 @@ class EmulatedArray(np.ndarray):
 
     def __array_finalize__(self, obj):
         # A view keeps its base's device; fresh memory is on the current device.
-        self.device_id = getattr(obj, "device_id", DEVICES.current)
+        self.device_id = _device_of_memory(obj)
+        if obj is None and _HOOKS:  # a fresh allocation: the pool's memory hooks hear of it
+            _report_allocation(self)
 
     def get(self):
         """A host copy, as ``cupy.ndarray.get()``."""
@@ -186,6 +189,59 @@ class EmulatedArray(np.ndarray):
     def __setitem__(self, key, value):
         with _counted("launch", "setitem", (self, value)):
             np.ndarray.__setitem__(self.view(np.ndarray), _host_index(key), _host_index(value))
+
+
+# ---- cupy.cuda.MemoryHook: the pool's malloc/free callbacks ----
+
+_HOOKS: dict = {}  # name -> hook, as CuPy keeps them (per thread there; one thread here)
+_ALLOCATION_UNIT = 512  # CuPy's pool rounds every allocation up to 512 bytes
+
+
+class MemoryHook:
+    """``cupy.cuda.MemoryHook``: entering registers the hook under its ``name``, and a second hook
+    of the same name raises KeyError, as CuPy does."""
+
+    name = "MemoryHook"
+
+    def __enter__(self):
+        if self.name in _HOOKS:
+            raise KeyError(f"Hook {self.name} already exists")
+        _HOOKS[self.name] = self
+        return self
+
+    def __exit__(self, *exc):
+        del _HOOKS[self.name]
+
+    def malloc_postprocess(self, device_id, size, mem_size, mem_ptr, pmem_id):
+        pass
+
+    def free_postprocess(self, device_id, mem_size, mem_ptr, pmem_id):
+        pass
+
+
+def _report_allocation(array):
+    size = array.nbytes
+    mem_size = -(-size // _ALLOCATION_UNIT) * _ALLOCATION_UNIT
+    ptr = array.ctypes.data
+    for hook in list(_HOOKS.values()):
+        hook.malloc_postprocess(array.device_id, size, mem_size, ptr, 0)
+    weakref.finalize(array, _report_free, array.device_id, mem_size, ptr)
+
+
+def _report_free(device_id, mem_size, ptr):
+    for hook in list(_HOOKS.values()):
+        hook.free_postprocess(device_id, mem_size, ptr, 0)
+
+
+def _device_of_memory(obj):
+    """The device of the memory ``obj`` views (a host view of a device array included), or the
+    current device for fresh memory."""
+    while obj is not None:
+        device_id = getattr(obj, "device_id", None)
+        if device_id is not None:
+            return device_id
+        obj = getattr(obj, "base", None)
+    return DEVICES.current
 
 
 def _reduction_method(name):

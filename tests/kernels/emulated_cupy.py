@@ -402,6 +402,16 @@ class EmulatedCuPy:
         runtime.getDeviceCount = lambda: devices.count
         runtime.getDevice = lambda: devices.current
         cuda.runtime = runtime
+        # NVRTC and a toolkit path whose include/ holds cuda_fp16.h, as cuda_probe asks for: the
+        # emulation compiles with g++, so a stub header stands for the toolkit's.
+        nvrtc = types.ModuleType("cupy.cuda.nvrtc")
+        nvrtc.getVersion = lambda: (12, 4)
+        cuda.nvrtc = nvrtc
+        toolkit = self.builder.cache_dir / "emulated_toolkit"
+        (toolkit / "include").mkdir(parents=True, exist_ok=True)
+        (toolkit / "include" / "cuda_fp16.h").touch()
+        cuda.get_cuda_path = lambda: str(toolkit)
+        cuda.MemoryHook = emulated_arrays.MemoryHook
         cuda.Device = Device
         cuda.is_available = lambda: True
         cublas.gemm = self.gemm
@@ -412,7 +422,8 @@ class EmulatedCuPy:
             setattr(cupy, name, getattr(emulated_arrays, name))
         # Everything else (zeros, exp, where, float32...) is NumPy's, on device arrays.
         cupy.__getattr__ = emulated_arrays.numpy_fallback
-        return {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime, "cupy.cublas": cublas,
+        return {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime,
+                "cupy.cuda.nvrtc": nvrtc, "cupy.cublas": cublas,
                 **emulated_arrays.cupyx_modules()}
 
 

@@ -163,8 +163,9 @@ class HostKernels:
         gz = np.empty_like(logits)
         scale_array, stride = None, 0
         if isinstance(scale, np.ndarray):
-            scale_array = np.ascontiguousarray(scale, dtype=logits.dtype)
-            stride = 1 if scale_array.ndim else 0
+            stride = 1 if scale.ndim else 0
+            # np.array, not ascontiguousarray: that makes a 0-d array shape (1,).
+            scale_array = np.array(scale, dtype=logits.dtype, order="C")
         else:
             factor = factor * scale
         self._entry("softmax_xent_backward", logits.dtype)(
