@@ -12,6 +12,7 @@ from ..ops import (cross_entropy, gelu, leaky_relu, log_softmax, relu, sigmoid, 
                    sum_of_squares, tanh)
 from ..ops.activation import ACTIVATIONS
 from ..ops.fused import FUSED_ACTIVATIONS, LINEAR_ACTIVATIONS
+from ..ops.autocast import autocast_dtype, half_linear
 from ..ops.linalg import linear as _linear
 from ..ops.output_layer import linear_cross_entropy
 from ..tensor import Tensor
@@ -23,6 +24,8 @@ __all__ = ["linear", "linear_act", "relu", "leaky_relu", "gelu", "sigmoid", "tan
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias`` with ``weight`` shaped (out_features, in_features)."""
     _check_linear(x, weight, bias)
+    if autocast_dtype() is not None:
+        return half_linear(x, weight, bias)  # mixed precision (gradflow/ops/autocast.py)
     return _linear(x, weight) if bias is None else _linear(x, weight, bias)
 
 
@@ -51,7 +54,7 @@ def linear_act(x, weight, bias, activation):
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-    if bias is None or activation not in LINEAR_ACTIVATIONS:
+    if bias is None or activation not in LINEAR_ACTIVATIONS or autocast_dtype() is not None:
         return ACTIVATIONS[activation](linear(x, weight, bias))
     _check_linear(x, weight, bias)
     return LINEAR_ACTIVATIONS[activation](x, weight, bias)

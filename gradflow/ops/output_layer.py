@@ -16,10 +16,11 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor
+from .autocast import autocast_dtype, half_linear, to_float32
 from .linalg import linear
 from .reduce import sum
 from .registry import primitive
-from .shape import unsqueeze
+from .shape import cast, unsqueeze
 from .softmax import softmax
 
 
@@ -112,4 +113,8 @@ def linear_cross_entropy(x, weight, bias, labels, reduction="mean"):
         if low < 0 or high >= classes:
             raise ValueError(f"linear_cross_entropy: labels must lie in [0, {classes}) for {classes} "
                              f"classes, got values from {low} to {high}")
+    if autocast_dtype() is not None:
+        # Mixed precision: the product in half (float32 accumulation), the loss in float32.
+        logits = to_float32(half_linear(x, weight))
+        return _cross_entropy_bias(logits, labels, cast(bias, np.float32), reduction=reduction)
     return _cross_entropy_bias(linear(x, weight), labels, bias, reduction=reduction)

@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import DTypeError, ShapeError
 from ..tensor import Tensor, _axis_alias
+from .autocast import to_float32
 from .elementwise import exp
 from .reduce import sum
 from .registry import primitive
@@ -124,6 +125,7 @@ def cross_entropy(logits, labels, reduction="mean"):
         from ..tensor import tensor
 
         labels = tensor(labels, device=logits.device)
+    logits = to_float32(logits)  # under autocast the loss runs in float32 (ops/autocast.py)
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     if labels.dtype.kind not in "iu":
