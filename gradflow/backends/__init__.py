@@ -51,14 +51,16 @@ class Backend:
 
     def ones_like(self, array):
         """Ones shaped like ``array`` on its device. NumPy: empty + fill (NumPy's ones_like goes
-        through Python-level wrappers, ~5 µs on a scalar). CuPy: a copy from the host rather
-        than a fill kernel: the backward seed costs the step no launch."""
+        through Python-level wrappers, ~5 µs on a scalar). CuPy: an asynchronous copy from the
+        host (through CuPy's pinned staging buffer) rather than a fill kernel, so the backward
+        seed costs the step no launch. Copied as shape (size,) and viewed back: CuPy fills a
+        0-d array from the host with a kernel instead of copying it."""
         if self.xp is np:
             ones = np.empty(array.shape, array.dtype)
             ones.fill(1)
             return ones
         with self.device_scope(array):
-            return self.xp.asarray(np.ones(array.shape, array.dtype))
+            return self.xp.asarray(np.ones(array.size, array.dtype)).reshape(array.shape)
 
     def index_add(self, out, index, values):
         """``out[index] += values`` with repeated indices accumulating (scatter-add)."""

@@ -378,7 +378,7 @@ def asarray(a, dtype=None):
         if a.device_id != DEVICES.current:
             return array(a, dtype=dtype)  # CuPy copies an array of another device over
         return a if dtype is None or a.dtype == np.dtype(dtype) else a.astype(dtype)
-    return to_device(np.array(a, dtype=dtype))  # host data is copied to the device
+    return _from_host(a, dtype)
 
 
 def array(a, dtype=None, copy=True):
@@ -387,7 +387,16 @@ def array(a, dtype=None, copy=True):
         if dtype is not None and np.dtype(dtype) != a.dtype:
             DEVICES.record("launch", "astype")
         return to_device(np.array(a.view(np.ndarray), dtype=dtype, copy=True))
-    return to_device(np.array(a, dtype=dtype, copy=copy))
+    return _from_host(a, dtype)
+
+
+def _from_host(a, dtype):
+    """Host data copied to the device: an asynchronous copy through a pinned buffer, no kernel;
+    but CuPy makes a 0-d array with a fill kernel (core.pyx: ``if a_cpu.ndim == 0: a.fill``)."""
+    host = np.array(a, dtype=dtype)
+    if host.ndim == 0:
+        DEVICES.record("launch", "fill")
+    return to_device(host)
 
 
 def asnumpy(a):

@@ -44,10 +44,12 @@ def test_the_emulation_counts_kernels_and_copies(cuda):
     total = y.mean()           # one reduction kernel (NumPy divides inside: not counted again)
     x[0, 0] = 5.0              # a fill kernel
     _ = x.T, x[1], x.reshape(3, 2)  # views: nothing
+    cp.asarray(np.ones(1))     # host to device: an asynchronous copy, no kernel...
+    cp.asarray(np.array(1.0))  # ...but CuPy fills a 0-d array from the host with a kernel
     float(total)               # a copy
     assert [(e.kind, e.what) for e in cuda.events[start:]] == [
         ("launch", "exp"), ("launch", "add"), ("launch", "mean"), ("launch", "setitem"),
-        ("copy", "float()")]
+        ("launch", "fill"), ("copy", "float()")]
 
 
 # ---- 1. empty batch ----
