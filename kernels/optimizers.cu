@@ -8,27 +8,34 @@
 
 namespace gradflow {
 
+// One element of SGD: d = g + weight_decay * p; with momentum, buf = momentum * buf +
+// one_minus_dampening * d (buf = d on the first step, as PyTorch sets it, with no dampening),
+// rounded to S before use exactly as the stored value will be read next step; then
+// p - lr * (nesterov ? d + momentum * buf : buf). momentum_buffer is touched only with momentum.
+template <typename S, typename C>
+__host__ __device__ inline C sgd_element(C p, C d, S* momentum_buffer, C lr, C momentum,
+                                         C one_minus_dampening, C weight_decay, int nesterov,
+                                         int first_step) {
+  if (weight_decay != C(0)) d = d + weight_decay * p;
+  if (momentum != C(0)) {
+    C buf = first_step ? d : C(*momentum_buffer) * momentum + one_minus_dampening * d;
+    *momentum_buffer = S(buf);
+    buf = C(S(buf));
+    d = nesterov ? d + momentum * buf : buf;
+  }
+  return p - lr * d;
+}
+
 // momentum_buffer is read only when momentum != 0 (the host may pass any pointer otherwise).
-// On the first step PyTorch sets the buffer to d itself, with no dampening.
 template <typename T>
 __global__ void sgd_update_kernel(T* __restrict__ param, const T* __restrict__ grad,
                                   T* __restrict__ momentum_buffer, long long n, compute_t<T> lr,
                                   compute_t<T> momentum, compute_t<T> one_minus_dampening,
                                   compute_t<T> weight_decay, int nesterov, int first_step) {
   typedef compute_t<T> C;
-  for (long long i = grid_first_index(); i < n; i += grid_stride()) {
-    C p = C(param[i]);
-    C d = C(grad[i]);
-    if (weight_decay != C(0)) d = d + weight_decay * p;
-    if (momentum != C(0)) {
-      C buf = first_step ? d : C(momentum_buffer[i]) * momentum + one_minus_dampening * d;
-      // Round the buffer to T before using it, exactly as the stored value will be next step.
-      momentum_buffer[i] = T(buf);
-      buf = C(T(buf));
-      d = nesterov ? d + momentum * buf : buf;
-    }
-    param[i] = T(p - lr * d);
-  }
+  for (long long i = grid_first_index(); i < n; i += grid_stride())
+    param[i] = T(sgd_element<T>(C(param[i]), C(grad[i]), momentum_buffer + i, lr, momentum,
+                                one_minus_dampening, weight_decay, nesterov, first_step));
 }
 
 // Adam's scalars: step_size = lr / (1 - beta1^t) and bias_correction2_sqrt = sqrt(1 - beta2^t),
@@ -132,6 +139,29 @@ __global__ void adam_multi_tensor_kernel(const unsigned long long* __restrict__ 
   }
 }
 
+// SGD for every parameter of a group in one launch, with the same tables as Adam's (momentum
+// buffers in the parameter's dtype; `buffers` may be null without momentum).
+template <typename T>
+__global__ void sgd_multi_tensor_kernel(const unsigned long long* __restrict__ params,
+                                        const unsigned long long* __restrict__ grads,
+                                        const unsigned long long* __restrict__ buffers,
+                                        const long long* __restrict__ offsets, long long tensors,
+                                        compute_t<T> lr, compute_t<T> momentum,
+                                        compute_t<T> one_minus_dampening, compute_t<T> weight_decay,
+                                        int nesterov, int first_step) {
+  typedef compute_t<T> C;
+  const long long total = offsets[tensors];
+  for (long long i = grid_first_index(); i < total; i += grid_stride()) {
+    const long long t = tensor_of(offsets, tensors, i);
+    const long long k = i - offsets[t];
+    T* param = reinterpret_cast<T*>(params[t]);
+    const T* grad = reinterpret_cast<const T*>(grads[t]);
+    T* buffer = buffers ? reinterpret_cast<T*>(buffers[t]) + k : nullptr;
+    param[k] = T(sgd_element<T>(C(param[k]), C(grad[k]), buffer, lr, momentum,
+                                one_minus_dampening, weight_decay, nesterov, first_step));
+  }
+}
+
 }  // namespace gradflow
 
 #ifdef GRADFLOW_INSTANTIATE
@@ -149,7 +179,11 @@ __global__ void adam_multi_tensor_kernel(const unsigned long long* __restrict__ 
       const unsigned long long*, const unsigned long long*, const long long*, long long,        \
       gradflow::compute_t<T>, gradflow::compute_t<T>, gradflow::compute_t<T>,                   \
       gradflow::compute_t<T>, gradflow::compute_t<T>, gradflow::compute_t<T>,                   \
-      gradflow::compute_t<T>, gradflow::compute_t<T>, gradflow::compute_t<T>, int);
+      gradflow::compute_t<T>, gradflow::compute_t<T>, gradflow::compute_t<T>, int);            \
+  template __global__ void gradflow::sgd_multi_tensor_kernel<T>(                                \
+      const unsigned long long*, const unsigned long long*, const unsigned long long*,          \
+      const long long*, long long, gradflow::compute_t<T>, gradflow::compute_t<T>,              \
+      gradflow::compute_t<T>, gradflow::compute_t<T>, int, int);
 GRADFLOW_OPTIMIZER_KERNELS(float)
 GRADFLOW_OPTIMIZER_KERNELS(double)
 #ifdef GRADFLOW_HAS_HALF

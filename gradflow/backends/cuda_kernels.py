@@ -40,6 +40,7 @@ KERNELS = {
     "sgd_update_kernel": ("optimizers.cu", False),
     "adam_update_kernel": ("optimizers.cu", False),
     "adam_multi_tensor_kernel": ("optimizers.cu", False),
+    "sgd_multi_tensor_kernel": ("optimizers.cu", False),
 }
 BLOCK = 256
 # Rows each thread of bias_act_backward_kernel walks for one column: with 16, a (1024, 256) batch
@@ -533,6 +534,41 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9,
             (*tables, offsets, np.int64(len(params)),
              *adam_scalars(step, lr, beta1, beta2, eps, weight_decay, dtype),
              np.int32(bool(decoupled))))
+
+
+def sgd_update_multi(params, grads, buffers, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                     nesterov=False, first_step=False):
+    """SGD on every tensor of a group in one launch (sgd_multi_tensor_kernel); ``buffers`` (the
+    momentum buffers, in the parameters' dtype) is None without momentum."""
+    import cupy
+
+    if not params:
+        return
+    dtype = params[0].dtype
+    c_type(dtype)
+    groups = [("param", params)] + ([("momentum_buffer", buffers)] if momentum else [])
+    for what, arrays in groups:
+        if arrays is None or len(arrays) != len(params):
+            raise ShapeError(f"sgd_update_multi: momentum {momentum} needs one {what} per parameter")
+        for param, array in zip(params, arrays):
+            _same_shape(param, array, f"sgd_update_multi param and {what}")
+            _inplace_target(array, dtype, what)
+    grads = [_contiguous(g, dtype, "grad") for g in grads]
+    for param, grad in zip(params, grads):
+        _same_shape(param, grad, "sgd_update_multi param and grad")
+    device_id = _device_id(params)
+    sizes = tuple(int(p.size) for p in params)
+    with cupy.cuda.Device(device_id):
+        tables = [_address_table(params, True), _address_table(grads, False),
+                  _address_table(buffers, True) if momentum else np.uintp(0)]
+        offsets = _table_cache.get(("offsets", device_id, sizes))
+        if offsets is None:
+            offsets = _table_cache[("offsets", device_id, sizes)] = cupy.asarray(
+                np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+    _launch("sgd_multi_tensor_kernel", dtype, None, sum(sizes),
+            (*tables, offsets, np.int64(len(params)),
+             *sgd_scalars(lr, momentum, dampening, weight_decay, dtype),
+             np.int32(bool(nesterov)), np.int32(bool(first_step))))
 
 
 def gemm(a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):

@@ -179,10 +179,17 @@ def _adam_multi_cost(args, result):
     return read, written, flops
 
 
+def _sgd_multi_cost(args, result):
+    buffers = args.get("buffers") or [None] * len(args["params"])
+    costs = [_sgd_cost({**args, "param": p, "grad": g, "momentum_buffer": b}, result)
+             for p, g, b in zip(args["params"], args["grads"], buffers)]
+    return tuple(sum(c[i] for c in costs) for i in range(3))
+
+
 # Kernels whose cost the default rule (array arguments read, array results written) gets wrong:
 # in-place updates return nothing, and gemm's flops are not one per element.
 KERNEL_COSTS = {"gemm": _gemm_cost, "sgd_update": _sgd_cost, "adam_update": _adam_cost,
-                "adam_update_multi": _adam_multi_cost}
+                "adam_update_multi": _adam_multi_cost, "sgd_update_multi": _sgd_multi_cost}
 
 
 def _kernel_cost(name, signature, args, kwargs, result):

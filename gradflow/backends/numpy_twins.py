@@ -13,6 +13,8 @@ replaces or extends a table entry with the same name and contract as its CUDA co
   ``(softmax(z) - onehot) * scale * factor``; ``scale`` a number, a 0-d array or one per row
   (the upstream gradient), ``factor`` 1/N for a mean.
 - ``column_sum(a)`` -> ``a.sum(axis=0)``: a bias gradient from the gradient of ``x Wᵀ + b``.
+- ``sgd_update_multi(params, grads, buffers, lr, ...)``: ``sgd_update`` on every tensor of a group
+  (``buffers`` None without momentum).
 - ``adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, ..., masters=None)``:
   ``adam_update`` on every tensor of a group; where ``masters[i]`` is given (float16 parameters)
   the update runs on those float32 master weights with float32 moments and the parameter gets
@@ -23,7 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import numpy_kernels
-from .numpy_kernels import _row_max, _row_sum, adam_update
+from .numpy_kernels import _row_max, _row_sum, adam_update, sgd_update
 
 
 def _shifted_logits(logits, bias):
@@ -72,7 +74,16 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9,
             param[...] = master
 
 
+def sgd_update_multi(params, grads, buffers, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                     nesterov=False, first_step=False):
+    for i, (param, grad) in enumerate(zip(params, grads)):
+        sgd_update(param, grad, None if buffers is None else buffers[i], lr, momentum=momentum,
+                   dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                   first_step=first_step)
+
+
 def install(table=numpy_kernels):
     """Put these twins into the NumPy kernel table (the module ``numpy_kernels``)."""
-    for name in ("softmax_xent_forward", "softmax_xent_backward", "column_sum", "adam_update_multi"):
+    for name in ("softmax_xent_forward", "softmax_xent_backward", "column_sum", "adam_update_multi",
+                 "sgd_update_multi"):
         setattr(table, name, globals()[name])

@@ -95,6 +95,16 @@ const char* gf_activation_saves(int i) { return i >= 0 && i < k_count ? kSaves[i
                                          long long cols, unsigned grid, unsigned block) {       \
     host_launch(grid, block, gradflow::column_sum_kernel<T>, partial, out, chunks, cols);       \
   }                                                                                             \
+  extern "C" void gf_sgd_multi_tensor_##suffix(                                                 \
+      const unsigned long long* params, const unsigned long long* grads,                        \
+      const unsigned long long* buffers, const long long* offsets, long long tensors,           \
+      double lr, double momentum, double one_minus_dampening, double weight_decay,              \
+      int nesterov, int first_step, unsigned grid, unsigned block) {                            \
+    typedef compute_t<T> C;                                                                     \
+    host_launch(grid, block, gradflow::sgd_multi_tensor_kernel<T>, params, grads, buffers,      \
+                offsets, tensors, C(lr), C(momentum), C(one_minus_dampening), C(weight_decay),  \
+                nesterov, first_step);                                                          \
+  }                                                                                             \
   extern "C" void gf_adam_multi_tensor_##suffix(                                                \
       const unsigned long long* params, const unsigned long long* grads,                        \
       const unsigned long long* masters, const unsigned long long* exp_avgs,                    \

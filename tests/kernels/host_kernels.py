@@ -185,6 +185,19 @@ class HostKernels:
             ctypes.c_longlong(a.shape[1]), *map(ctypes.c_uint, launch))
         return out
 
+    def sgd_multi_tensor(self, params, grads, buffers, lr, momentum=0.0, dampening=0.0,
+                         weight_decay=0.0, nesterov=False, first_step=False, launch=DEFAULT_LAUNCH):
+        def table(arrays):
+            return np.array([a.ctypes.data for a in arrays], dtype=np.uint64)
+
+        offsets = np.concatenate([[0], np.cumsum([p.size for p in params])]).astype(np.int64)
+        scalars = sgd_scalars(lr, momentum, dampening, weight_decay, params[0].dtype)
+        self._entry("sgd_multi_tensor", params[0].dtype)(
+            self._ptr(table(params)), self._ptr(table(grads)),
+            self._ptr(None if buffers is None else table(buffers)), self._ptr(offsets),
+            ctypes.c_longlong(len(params)), *map(ctypes.c_double, scalars), int(nesterov),
+            int(first_step), *map(ctypes.c_uint, launch))
+
     def adam_multi_tensor(self, params, grads, exp_avgs, exp_avg_sqs, step, lr, masters=None,
                           beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False,
                           launch=DEFAULT_LAUNCH):

@@ -118,3 +118,26 @@ def test_float16_adam_updates_float32_masters(host_kernels, launch):
     # 20 steps of lr 1e-4 against a constant gradient: the float32 Adam path moves by ~20 * lr.
     np.testing.assert_allclose(masters[0], 0.5 - 20 * 1e-4, rtol=1e-4)
     assert (params[0] < np.float16(0.5)).all()
+
+
+SGD_MULTI_CASES = [dict(momentum=0.0, weight_decay=1e-2), dict(momentum=0.9, dampening=0.1),
+                   dict(momentum=0.9, nesterov=True, weight_decay=5e-4)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", SGD_MULTI_CASES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()))
+def test_multi_tensor_sgd_matches_twin(host_kernels, case, dtype):
+    rng = np.random.default_rng(5)
+    start = [rng.normal(size=s).astype(dtype) for s in SHAPES]
+    ours, theirs = [p.copy() for p in start], [p.copy() for p in start]
+    buffers = None if not case["momentum"] else [np.zeros_like(p) for p in start]
+    their_buffers = None if buffers is None else [b.copy() for b in buffers]
+    for step in range(4):
+        grads = [rng.normal(size=s).astype(dtype) for s in SHAPES]
+        host_kernels.sgd_multi_tensor(ours, grads, buffers, 0.05, first_step=step == 0,
+                                      launch=(3, 32), **case)
+        twin.sgd_update_multi(theirs, grads, their_buffers, 0.05, first_step=step == 0, **case)
+        for got, want in zip(ours, theirs):
+            assert_agree(got, want, 4 * (step + 1), 1.0, f"multi sgd param step {step}")
+        for got, want in zip(buffers or [], their_buffers or []):
+            assert_agree(got, want, 4 * (step + 1), 1.0, f"multi sgd buffer step {step}")
