@@ -3,7 +3,8 @@
 Each function has the same name, arguments and result as its NumPy twin in ``numpy_kernels``
 and takes CuPy arrays. Kernels are C++ templates; a module is built per (source file, dtype)
 with ``cupy.RawModule`` and ``name_expressions`` the first time it is needed, then cached here
-for the process and by CuPy on disk. CuPy is imported inside functions only: this module's
+for the process (with each launchable function, per device) and by CuPy on disk. Every launch
+runs under ``cupy.cuda.Device`` of its operands, so arrays on cuda:1 are worked on by cuda:1. CuPy is imported inside functions only: this module's
 source assembly and dtype dispatch are usable (and tested) on machines without it.
 """
 from __future__ import annotations

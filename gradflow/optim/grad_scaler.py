@@ -59,12 +59,18 @@ class GradScaler:
         if not self.enabled or self._found_inf is not None:
             return
         inverse = 1.0 / self._scale
-        checks, xp = [], None
+        checks, xp, seen = [], None, set()
         for group in optimizer.param_groups:
             for p in group["params"]:
                 if p.grad is None:
                     continue
                 g = p.grad.data
+                # Leaves may share one gradient array (both inputs of an add get the same g):
+                # unscale each buffer once.
+                address = (g.data.ptr if hasattr(g.data, "ptr") else g.ctypes.data, g.nbytes)
+                if address in seen:
+                    continue
+                seen.add(address)
                 g *= g.dtype.type(inverse)
                 xp = of_array(g).xp
                 checks.append(xp.isfinite(g).all())  # stays on the device

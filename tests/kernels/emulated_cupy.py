@@ -18,6 +18,15 @@ pointee's, a non-contiguous array (CuPy passes only the data pointer, so the ker
 the wrong elements), a host NumPy array or None (CuPy refuses the first and turns the second
 into a null kernelParams entry the driver dereferences), a block of more than 1024 threads.
 
+What a GPU would run is recorded in ``EmulatedCuPy.events`` (kernel launches, cuBLAS calls and
+device-to-host copies, each with the gradflow function that issued it; see emulated_arrays.py
+for what counts), which ``benchmarks.gpu_step --emulated`` prints and the budget test holds.
+There are ``device_count`` devices (2 by default): ``cupy.cuda.Device(n)`` makes n current, and
+a launch or cuBLAS call with an operand on another device raises. cuBLAS's argument rule that
+each leading dimension is >= 1 is applied as CuPy passes them (an empty array counts as
+Fortran-ordered, so a (0, k) operand gets ld = 0). ``cupy.cuda.MemoryHook`` hears every
+allocation and free, and NVRTC and a toolkit path with ``cuda_fp16.h`` exist for the probe.
+
 Device memory is NumPy memory: ``EmulatedArray`` (emulated_arrays.py) is an ndarray subclass,
 distinct from host arrays as ``cupy.ndarray`` is. ``empty`` fills with all-ones bytes (NaN for
 floats), so an element a kernel fails to write shows up in a comparison instead of passing as a

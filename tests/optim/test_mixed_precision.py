@@ -82,6 +82,14 @@ def test_grad_scaler_skips_a_step_with_inf_and_backs_off():
     assert w.tolist() == [1.0] * 3 and scaler.skipped_steps == 1 and scaler.get_scale() == 4.0
 
 
+def test_grad_scaler_unscales_a_shared_gradient_buffer_once():
+    a, b = gf.nn.Parameter(gf.ones(3)), gf.nn.Parameter(gf.ones(3))
+    opt, scaler = gf.optim.SGD([a, b], lr=0.1), gf.optim.GradScaler(init_scale=4.0)
+    scaler.scale((a + b).sum()).backward()  # the engine may hand both leaves one array
+    scaler.unscale_(opt)
+    assert a.grad.tolist() == b.grad.tolist() == [1.0] * 3
+
+
 def test_an_mlp_trained_under_autocast_reaches_float32_accuracy():
     """The digits, a 64-64-10 MLP, Adam: float16 linear layers with float32 masters and loss
     scaling end within 2 points of the float32 run's test accuracy."""
