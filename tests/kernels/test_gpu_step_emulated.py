@@ -10,6 +10,7 @@ import gradflow.nn.functional as F
 from benchmarks.gpu_step import count_step, describe_events
 from gradflow.backends import cuda_kernels
 from gradflow.errors import ShapeError
+from test_gpu_op_table import check_autocast_step_matches_cpu
 
 
 @pytest.fixture
@@ -199,21 +200,4 @@ def test_device_meters_nest(cuda):
 # ---- mixed precision on the device ----
 
 def test_autocast_step_on_the_device(cuda):
-    """Under autocast the products run as float16 GEMMs on the device (CuPy's matmul; cuBLAS
-    accumulates in float32), the loss in float32, and float32 parameters get float32 gradients
-    that match the CPU's."""
-    rng = np.random.default_rng(0)
-    arrays = [rng.normal(size=s).astype(np.float32) for s in ((6, 5), (4, 5), (4,), (3, 4), (3,))]
-    results = {}
-    for device in ("cpu", "cuda"):
-        x, w1, b1, w2, b2 = (gf.tensor(a, device=device, requires_grad=i > 0)
-                             for i, a in enumerate(arrays))
-        with gf.autocast():
-            h = F.linear_act(x, w1, b1, "relu")
-            loss = F.linear_cross_entropy(h, w2, b2, gf.tensor([0, 1, 2, 0, 1, 2], device=device))
-        assert h.dtype == np.float16 and loss.dtype == np.float32
-        loss.backward()
-        results[device] = (loss.item(), w1.grad.numpy(), b2.grad.numpy())
-    assert results["cuda"][1].dtype == np.float32
-    for got, want in zip(results["cuda"], results["cpu"]):
-        np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-3)
+    check_autocast_step_matches_cpu()  # also run on a real GPU by test_gpu_op_table.py
