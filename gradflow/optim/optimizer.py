@@ -150,4 +150,7 @@ def _copy_like(like, array, dtype=None):
     except Exception:  # plain NumPy-compatible data (lists, npz members)
         host = np.asarray(array)
     out = host.astype(like.dtype if dtype is None else dtype, copy=True)
-    return out if backend is NUMPY else backend.xp.asarray(out)
+    if backend is NUMPY:
+        return out
+    with backend.device_scope(like):  # on the parameter's GPU (cuda:N), not the current one
+        return backend.xp.asarray(out)

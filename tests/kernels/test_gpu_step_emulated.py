@@ -201,3 +201,15 @@ def test_device_meters_nest(cuda):
 
 def test_autocast_step_on_the_device(cuda):
     check_autocast_step_matches_cpu()  # also run on a real GPU by test_gpu_op_table.py
+
+
+def test_optimizer_state_loads_onto_the_parameters_device(cuda):
+    p = gf.nn.Parameter(gf.tensor(np.ones(3, np.float16), device="cuda:1"))
+    opt = gf.optim.Adam([p])
+    p.grad = gf.tensor(np.full(3, 0.5, np.float16), device="cuda:1")
+    opt.step()
+    fresh = gf.optim.Adam([p])
+    fresh.load_state_dict(opt.state_dict())
+    state = fresh.state[p]
+    assert all(state[k].device.id == 1 and state[k].dtype == np.float32
+               for k in ("exp_avg", "exp_avg_sq", "master_param"))
