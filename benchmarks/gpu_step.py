@@ -3,6 +3,7 @@ momentum) on a GPU: gradflow against the same step hand-written in CuPy, and PyT
 installed, timed in the same run on the same data.
 
     python -m benchmarks.gpu_step [--batch 128] [--repeat 50] [--dtype float32]
+    python -m benchmarks.gpu_step --emulated     # count launches and copies, no GPU needed
 
 The hand-written step is the bar: cuBLAS for the three matmuls per layer, one CuPy expression per
 elementwise stage. gradflow's overhead over it is graph bookkeeping plus whatever its fused
@@ -68,12 +69,93 @@ def time_steps(step, synchronize, repeat):
     return statistics.median(times)
 
 
+# ---- the launch budget (--emulated) ----
+
+def gradflow_step(gf, x, y, params, optimizer, fused_output):
+    """The textbook MLP step as a user writes it: fused hidden layer (``nn.MLP``'s default),
+    output layer, softmax cross-entropy, backward, optimizer step."""
+    import gradflow.nn.functional as F
+
+    W1, b1, W2, b2 = params
+    optimizer.zero_grad()
+    h = F.linear_act(x, W1, b1, "relu")
+    if fused_output:
+        loss = F.linear_cross_entropy(h, W2, b2, y)
+    else:
+        loss = F.cross_entropy(F.linear(h, W2, b2), y)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def count_step(emulation, optimizer_name, fused_output, batch=128, dtype="float32", warmup=2):
+    """(events of one step after ``warmup`` steps) on the emulated CuPy: every launch and
+    device-to-host copy with the gradflow function that issued it."""
+    import gradflow as gf
+    import gradflow.optim
+
+    x, y, params = make_data(batch, dtype)
+    gf_x, gf_y = gf.tensor(x, device="cuda"), gf.tensor(y, device="cuda")
+    gf_params = [gf.nn.Parameter(gf.tensor(p, device="cuda")) for p in params]
+    if optimizer_name == "adam":
+        optimizer = gf.optim.Adam(gf_params, lr=1e-3)
+    else:
+        optimizer = gf.optim.SGD(gf_params, lr=0.05, momentum=0.9)
+    for _ in range(warmup):  # optimizer state and kernel modules are made in the first steps
+        gradflow_step(gf, gf_x, gf_y, gf_params, optimizer, fused_output)
+    start = len(emulation.events)
+    gradflow_step(gf, gf_x, gf_y, gf_params, optimizer, fused_output)
+    return emulation.events[start:]
+
+
+def describe_events(events) -> list[str]:
+    """One line per issuing function, in order of first appearance: its launches and copies."""
+    by_where: dict[str, list] = {}
+    for event in events:
+        by_where.setdefault(event.where, []).append(event)
+    lines = []
+    for where, group in by_where.items():
+        names = [("copy " if e.kind == "copy" else "") + e.what.replace("gradflow::", "")
+                 for e in group]
+        lines.append(f"  {where:42s} {len(group):2d}  {', '.join(names)}")
+    return lines
+
+
+def emulated(args):
+    """Launch and copy counts of the step on the emulated CuPy (tests/kernels/emulated_cupy.py)."""
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "kernels"))
+    from emulated_cupy import emulated_cuda
+
+    import gradflow.nn.functional as F
+
+    variants = [("textbook", False)]
+    if hasattr(F, "linear_cross_entropy"):
+        variants.append(("fused output layer", True))
+    with emulated_cuda() as emulation:
+        for optimizer_name in ("adam", "sgd"):
+            for label, fused_output in variants:
+                events = count_step(emulation, optimizer_name, fused_output, args.batch, args.dtype)
+                launches, copies = emulation.counts(events)
+                print(f"{optimizer_name.upper()} step, {label} (MLP {'-'.join(map(str, SIZES))}, "
+                      f"batch {args.batch}, {args.dtype}, emulated CuPy)")
+                print(f"launches per step: {launches}; device-to-host copies per step: {copies}")
+                print("\n".join(describe_events(events)))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    parser.add_argument("--emulated", action="store_true",
+                        help="count kernel launches and device-to-host copies per step on the "
+                             "emulated CuPy (tests/kernels), without a GPU")
     args = parser.parse_args(argv)
+    if args.emulated:
+        return emulated(args)
 
     from gradflow.backends.cuda_probe import is_available, why_cuda_unusable
 

@@ -17,6 +17,7 @@ from .errors import (AnomalyError, AxisError, BackwardError, CUDAUnavailableErro
 from .ops import *  # noqa: F401,F403  (the op table is the public function set)
 from .ops import abs, all, any, max, min, pow, sum  # noqa: F401  (names that shadow builtins)
 from .tensor import Tensor, tensor
+from .ops.autocast import autocast  # mixed precision (pair with optim.GradScaler)
 from . import autograd, cuda, data, func, memory, nn, optim, profiler  # noqa: E402
 from .checkpointing import checkpoint, checkpoint_sequential  # noqa: E402
 from .interop import from_dlpack, load_model, save_model  # noqa: E402

@@ -27,7 +27,8 @@ def generator() -> np.random.Generator:
 def _finish(array, device, requires_grad):
     device = resolve_device(device)
     if device.type != "cpu":
-        array = for_device(device).xp.asarray(array)
+        with for_device(device).on(device):  # cuda:N: on device N, not CuPy's current one
+            array = for_device(device).xp.asarray(array)
     out = Tensor(array)
     if requires_grad:
         out.requires_grad_(True)

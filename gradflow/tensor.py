@@ -373,11 +373,16 @@ def tensor(data, dtype=None, device=None, requires_grad=False):
         if array.dtype not in _dtypes.SUPPORTED:
             raise DTypeError(f"dtype {array.dtype} is not supported")
         if target is not None and target.type == "cuda":
-            array = for_device(target).xp.asarray(array)
+            with for_device(target).on(target):  # cuda:N: on device N, not the current one
+                array = for_device(target).xp.asarray(array)
         elif isinstance(data, np.ndarray) and array is data:
             array = array.copy()  # like torch.tensor: a new leaf never aliases the caller's array
     else:
-        array = backend.xp.array(data, dtype=dtype, copy=True)
+        # On the target GPU when one is named, else on the data's own (not the current) device.
+        scope = backend.on(target) if target is not None and target.type == "cuda" and \
+            target.index is not None else backend.device_scope(data)
+        with scope:
+            array = backend.xp.array(data, dtype=dtype, copy=True)
         if target is not None and target.type == "cpu":
             array = backend.to_numpy(array)
     out = Tensor(array)

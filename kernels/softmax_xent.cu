@@ -1,21 +1,34 @@
-// Softmax cross-entropy, one row per thread. Forward reads each logit once, keeping a running
-// max m and a running Σ e^(x - m) rescaled whenever m grows (online logsumexp), so it is stable
-// without a separate max pass. Backward needs that pass plus one more to write the gradient.
-// One thread per row suits class counts up to a few thousand; a vocabulary-sized row wants a
-// block per row with a shared-memory reduction.
+// Softmax cross-entropy, one row per thread, with the output layer's bias added on the fly: the
+// logits the loss sees are x[r, j] + bias[j] (bias may be null), so `linear` + cross-entropy needs
+// no separate bias-add pass and its bias gradient is the column sum of what backward writes.
+// Forward reads each logit once, keeping a running max m and a running Σ e^(x - m) rescaled
+// whenever m grows (online logsumexp), so it is stable without a separate max pass. Backward
+// needs that pass plus one more to write the gradient. One thread per row suits class counts up
+// to a few thousand; a vocabulary-sized row wants a block per row with a shared-memory reduction.
 #include "common.cuh"
 
 namespace gradflow {
+
+// Row r of the logits as the loss sees it. With a bias, x + b is rounded to the storage type
+// first, as the NumPy twin (which adds the arrays) does.
+template <typename T> struct LogitRow {
+  const T* row;
+  const T* bias;  // null: no bias
+  __host__ __device__ compute_t<T> operator[](long long j) const {
+    typedef compute_t<T> C;
+    return bias ? C(T(C(row[j]) + C(bias[j]))) : C(row[j]);
+  }
+};
 
 template <typename C> struct RowLogSumExp {
   C max;
   C sum;  // Σ e^(x - max)
 
-  template <typename T> __host__ __device__ RowLogSumExp(const T* row, long long cols) {
-    max = C(row[0]);
+  template <typename Row> __host__ __device__ RowLogSumExp(const Row& row, long long cols) {
+    max = row[0];
     sum = C(1);
     for (long long j = 1; j < cols; ++j) {
-      C x = C(row[j]);
+      C x = row[j];
       if (x > max) {
         sum = sum * math::exp(max - x) + C(1);
         max = x;
@@ -27,44 +40,63 @@ template <typename C> struct RowLogSumExp {
     }
   }
   __host__ __device__ C value() const { return math::log(sum) + max; }
+  // The loss against the label's logit: log Σ e^(x - max) + (max - x_label). The two large
+  // terms cancel first; (log Σ + max) - x_label would round the logsumexp to the spacing of the
+  // logits (about 1e-3 at 1e4 in float32) before the cancellation.
+  __host__ __device__ C loss(C x_label) const { return math::log(sum) + (max - x_label); }
 };
 
-// loss[r] = logsumexp(logits[r]) - logits[r, labels[r]]; NaN for a label outside [0, cols).
+__host__ __device__ inline bool label_in_range(long long label, long long cols) {
+  return label >= 0 && label < cols;
+}
+
+// loss[r] = logsumexp(z[r]) - z[r, labels[r]] with z = logits + bias. A label outside [0, cols)
+// gives NaN and sets bad_label[r] (when given): the host reads those flags only when the loss is
+// read, so validating labels costs the step no device-to-host copy.
 template <typename T>
 __global__ void softmax_xent_forward_kernel(const T* __restrict__ logits,
+                                            const T* __restrict__ bias,
                                             const long long* __restrict__ labels,
-                                            T* __restrict__ loss, long long rows, long long cols) {
+                                            T* __restrict__ loss,
+                                            unsigned char* __restrict__ bad_label, long long rows,
+                                            long long cols) {
   typedef compute_t<T> C;
   for (long long r = grid_first_index(); r < rows; r += grid_stride()) {
-    const T* row = logits + r * cols;
+    LogitRow<T> row{logits + r * cols, bias};
     RowLogSumExp<C> lse(row, cols);
     long long label = labels[r];
-    loss[r] = label >= 0 && label < cols ? T(lse.value() - C(row[label]))
-                                         : T(math::quiet_nan(C(0)));
+    bool good = label_in_range(label, cols);
+    if (bad_label) bad_label[r] = good ? 0 : 1;
+    loss[r] = good ? T(lse.loss(row[label])) : T(math::quiet_nan(C(0)));
   }
 }
 
-// gz[r] = (softmax(logits[r]) - onehot(labels[r])) * scale, with scale = row_scale[r] when
-// row_scale is given (per-sample weights) and `scale` otherwise (1/N for a mean). A label outside
-// [0, cols) makes the row NaN, as the forward's loss is: a plain softmax would pass for a gradient.
+// gz[r] = (softmax(z[r]) - onehot(labels[r])) * scale[r * scale_stride] * factor, z = logits +
+// bias. `scale` is the upstream gradient read on the device (stride 0: the 0-d gradient of a
+// mean or sum; 1: one per row) or null (factor alone); `factor` is 1/N for a mean, passed from
+// the host, so neither a scale multiply nor a copy of the gradient to the host is needed. A label
+// outside [0, cols) makes the row NaN, as the forward's loss is: a plain softmax would pass for a
+// gradient.
 template <typename T>
 __global__ void softmax_xent_backward_kernel(const T* __restrict__ logits,
+                                             const T* __restrict__ bias,
                                              const long long* __restrict__ labels,
                                              T* __restrict__ gz, long long rows, long long cols,
-                                             compute_t<T> scale, const T* __restrict__ row_scale) {
+                                             const T* __restrict__ scale, long long scale_stride,
+                                             compute_t<T> factor) {
   typedef compute_t<T> C;
   for (long long r = grid_first_index(); r < rows; r += grid_stride()) {
-    const T* row = logits + r * cols;
+    LogitRow<T> row{logits + r * cols, bias};
     T* out = gz + r * cols;
     RowLogSumExp<C> lse(row, cols);
     // Softmax of a row holding +inf is undefined; make the whole row NaN like the twin (and
     // PyTorch), whose inf - inf shift does it.
     long long label = labels[r];
-    bool undefined = (lse.max > C(0) && math::isinf(lse.max)) || label < 0 || label >= cols;
+    bool undefined = (lse.max > C(0) && math::isinf(lse.max)) || !label_in_range(label, cols);
     C sum = undefined ? math::quiet_nan(C(0)) : lse.sum;
-    C row_factor = row_scale ? C(row_scale[r]) : scale;
+    C row_factor = scale ? C(scale[r * scale_stride]) * factor : factor;
     for (long long j = 0; j < cols; ++j) {
-      C p = math::exp(C(row[j]) - lse.max) / sum;
+      C p = math::exp(row[j] - lse.max) / sum;
       if (j == label) p -= C(1);
       out[j] = T(p * row_factor);
     }
@@ -76,9 +108,10 @@ __global__ void softmax_xent_backward_kernel(const T* __restrict__ logits,
 #ifdef GRADFLOW_INSTANTIATE
 #define GRADFLOW_XENT_KERNELS(T)                                                                \
   template __global__ void gradflow::softmax_xent_forward_kernel<T>(                            \
-      const T*, const long long*, T*, long long, long long);                                    \
+      const T*, const T*, const long long*, T*, unsigned char*, long long, long long);          \
   template __global__ void gradflow::softmax_xent_backward_kernel<T>(                           \
-      const T*, const long long*, T*, long long, long long, gradflow::compute_t<T>, const T*);
+      const T*, const T*, const long long*, T*, long long, long long, const T*, long long,      \
+      gradflow::compute_t<T>);
 GRADFLOW_XENT_KERNELS(float)
 GRADFLOW_XENT_KERNELS(double)
 #ifdef GRADFLOW_HAS_HALF

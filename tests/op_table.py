@@ -184,6 +184,12 @@ OP_CASES = [
            lambda x: -np.log(_softmax(x, 1))[np.arange(4), LABELS].sum()),
     OpCase("cross_entropy_none", lambda x: F.cross_entropy(x, gf.tensor(LABELS), reduction="none"), ((4, 3),),
            lambda x: -np.log(_softmax(x, 1))[np.arange(4), LABELS]),
+    # the output layer fused into its loss (gradflow/ops/output_layer.py)
+    OpCase("linear_cross_entropy", lambda x, w, b: F.linear_cross_entropy(x, w, b, gf.tensor(LABELS)),
+           ((4, 5), (3, 5), (3,)), lambda x, w, b: -np.log(_softmax(x @ w.T + b, 1))[np.arange(4), LABELS].mean()),
+    OpCase("linear_cross_entropy_none",
+           lambda x, w, b: F.linear_cross_entropy(x, w, b, gf.tensor(LABELS), reduction="none"),
+           ((4, 5), (3, 5), (3,)), lambda x, w, b: -np.log(_softmax(x @ w.T + b, 1))[np.arange(4), LABELS]),
     OpCase("mse_loss", lambda x, y: F.mse_loss(x, y), ((3, 4), (3, 4)), lambda x, y: ((x - y) ** 2).mean()),
     # ----- transformer layers and PyTorch's losses (gradflow/ops/normalization.py, attention.py, losses.py)
     OpCase("layer_norm", lambda x, w, b: F.layer_norm(x, (4,), w, b), ((3, 4), (4,), (4,)),

@@ -79,15 +79,15 @@ def test_kernel_calls_of_activations_loss_and_optimizers():
     rows = {name: row for (kind, name), row in c.rows.items() if kind == "kernel"}
     assert {name: row.calls for name, row in rows.items()} == {
         "act_forward": 1, "act_backward": 1, "softmax_xent_forward": 1, "softmax_xent_backward": 1,
-        "gemm": 1, "sgd_update": 1, "adam_update": 1}
+        "gemm": 1, "sgd_update_multi": 1, "adam_update_multi": 1}
     assert rows["act_forward"].bytes_read == rows["act_forward"].bytes_written == N * OUT * F64
     assert rows["act_backward"].bytes_read == 2 * N * OUT * F64
     # Cross-entropy reads the logits and the int64 labels once.
     assert rows["softmax_xent_forward"].bytes_read == (N * OUT + N) * F64
     # SGD with momentum reads param, grad and buffer and writes param and buffer.
-    assert rows["sgd_update"].bytes_read == 3 * OUT * IN * F64
-    assert rows["sgd_update"].bytes_written == 2 * OUT * IN * F64
-    assert rows["adam_update"].bytes_written == 3 * OUT * F64
+    assert rows["sgd_update_multi"].bytes_read == 3 * OUT * IN * F64
+    assert rows["sgd_update_multi"].bytes_written == 2 * OUT * IN * F64
+    assert rows["adam_update_multi"].bytes_written == 3 * OUT * F64
     assert "act_forward" in c.table() and "(total)" in c.table()
 
 

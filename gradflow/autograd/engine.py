@@ -28,10 +28,7 @@ def _as_sequence(value):
 
 
 def _ones_like(array):
-    # empty + fill: NumPy's ones_like goes through Python-level wrappers (~5 µs on a scalar).
-    ones = of_array(array).xp.empty(array.shape, array.dtype)
-    ones.fill(1)
-    return ones
+    return of_array(array).ones_like(array)  # no fill kernel on a GPU (Backend.ones_like)
 
 
 def _root_grads(roots, grads, create_graph):
@@ -164,6 +161,18 @@ def _accumulation_buffer(node, accumulate_into):
 
 
 def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_into=None):
+    """``_run`` under the roots' device: arrays the rules allocate and kernels they launch go to
+    the graph's GPU (CuPy uses the *current* device), so a graph on cuda:1 runs there."""
+    if root_grads:
+        first = root_grads[0].data
+        backend = of_array(first)
+        if backend.xp is not np:
+            with backend.device_scope(first):
+                return _run(roots, root_grads, retain_graph, create_graph, capture, accumulate_into)
+    return _run(roots, root_grads, retain_graph, create_graph, capture, accumulate_into)
+
+
+def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_into=None):
     """Propagate ``root_grads`` from ``roots`` to the leaves.
 
     ``capture``: tensors whose gradients to return instead of touching any ``.grad`` (for ``grad``).

@@ -318,9 +318,13 @@ def apply(op, inputs, params):
                 requires = True
                 break
     backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
-    if backend is not _NUMPY and len(arrays) > 1:
-        _check_one_gpu(op, arrays)
-    result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
+    if backend is _NUMPY:
+        result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
+    else:
+        if len(arrays) > 1:
+            _check_one_gpu(op, arrays)
+        with backend.device_scope(arrays[0]):  # CuPy allocates and launches on the current device
+            result = op.forward(backend, *arrays, **params)
     kept = None
     if op.keeps:  # the forward returned (output, *arrays to keep)
         result, kept = result[0], result[1:]

@@ -7,6 +7,8 @@ tensor is first made.
 """
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 
 from ..errors import DeviceError
@@ -26,12 +28,39 @@ class Backend:
         self.kernels = kernels
         self.erf = special.erf
         self.expit = special.expit
+        self.before_host_read = None  # called with a device array about to be copied to the host
 
     def __repr__(self):
         return f"<gradflow backend {self.name} ({self.device_type})>"
 
     def asarray(self, data, dtype=None):
         return self.xp.asarray(data, dtype=dtype)
+
+    def device_scope(self, array):
+        """A context in which new arrays and launches go to ``array``'s device: CuPy makes them on
+        its *current* device, so work on cuda:1 must run under ``cupy.cuda.Device(1)``."""
+        if self.xp is np:
+            return contextlib.nullcontext()
+        return self.xp.cuda.Device(array.device.id)
+
+    def on(self, device):
+        """The same for a Device (``cuda:N``; ``cuda`` means the current device)."""
+        if self.xp is np or device.index is None:
+            return contextlib.nullcontext()
+        return self.xp.cuda.Device(device.index)
+
+    def ones_like(self, array):
+        """Ones shaped like ``array`` on its device. NumPy: empty + fill (NumPy's ones_like goes
+        through Python-level wrappers, ~5 µs on a scalar). CuPy: an asynchronous copy from the
+        host (through CuPy's pinned staging buffer) rather than a fill kernel, so the backward
+        seed costs the step no launch. Copied as shape (size,) and viewed back: CuPy fills a
+        0-d array from the host with a kernel instead of copying it."""
+        if self.xp is np:
+            ones = np.empty(array.shape, array.dtype)
+            ones.fill(1)
+            return ones
+        with self.device_scope(array):
+            return self.xp.asarray(np.ones(array.size, array.dtype)).reshape(array.shape)
 
     def index_add(self, out, index, values):
         """``out[index] += values`` with repeated indices accumulating (scatter-add)."""
@@ -43,13 +72,18 @@ class Backend:
             cupyx.scatter_add(out, index, values)
 
     def to_numpy(self, array):
-        return array if self.xp is np else self.xp.asnumpy(array)
+        if self.xp is np:
+            return array
+        if self.before_host_read is not None:
+            self.before_host_read(array)  # errors a kernel flagged on the device (cuda_kernels)
+        return self.xp.asnumpy(array)
 
 
 def _make_numpy_backend():
     # Not scipy.special: loading it starts SciPy's own BLAS thread pool (the note [one BLAS pool]).
-    from . import numpy_kernels, numpy_special
+    from . import numpy_kernels, numpy_special, numpy_twins
 
+    numpy_twins.install(numpy_kernels)
     return Backend("numpy", "cpu", np, numpy_kernels, numpy_special)
 
 

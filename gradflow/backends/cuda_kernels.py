@@ -3,7 +3,8 @@
 Each function has the same name, arguments and result as its NumPy twin in ``numpy_kernels``
 and takes CuPy arrays. Kernels are C++ templates; a module is built per (source file, dtype)
 with ``cupy.RawModule`` and ``name_expressions`` the first time it is needed, then cached here
-for the process and by CuPy on disk. CuPy is imported inside functions only: this module's
+for the process (with each launchable function, per device) and by CuPy on disk. Every launch
+runs under ``cupy.cuda.Device`` of its operands, so arrays on cuda:1 are worked on by cuda:1. CuPy is imported inside functions only: this module's
 source assembly and dtype dispatch are usable (and tested) on machines without it.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import functools
 import math
 import os
 import re
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,8 @@ KERNELS = {
     "softmax_xent_backward_kernel": ("softmax_xent.cu", False),
     "sgd_update_kernel": ("optimizers.cu", False),
     "adam_update_kernel": ("optimizers.cu", False),
+    "adam_multi_tensor_kernel": ("optimizers.cu", False),
+    "sgd_multi_tensor_kernel": ("optimizers.cu", False),
 }
 BLOCK = 256
 # Rows each thread of bias_act_backward_kernel walks for one column: with 16, a (1024, 256) batch
@@ -153,7 +157,7 @@ def adam_scalars(step, lr, beta1, beta2, eps, weight_decay, dtype):
 # ---- launching (CuPy from here on) ----
 
 @functools.lru_cache(maxsize=None)
-def _module(filename: str, dtype_char: str):
+def _module(filename: str, dtype_char: str, device_id: int = 0):
     import cupy
 
     code, options, names = module_spec(filename, np.dtype(dtype_char))
@@ -167,15 +171,46 @@ def _multiprocessors(device_id: int) -> int:
     return cupy.cuda.Device(device_id).attributes["MultiProcessorCount"]
 
 
+@functools.lru_cache(maxsize=None)
+def _function(kernel: str, dtype_char: str, activation: str | None, device_id: int):
+    """The launchable kernel, built once per (kernel, dtype, activation, device): get_function
+    makes a new RawKernel object on every call, and a module is loaded per device."""
+    import cupy
+
+    with cupy.cuda.Device(device_id):
+        module = _module(KERNELS[kernel][0], dtype_char, device_id)
+        return module.get_function(name_expression(kernel, np.dtype(dtype_char), activation))
+
+
+def clear_caches():
+    """Forget built modules, functions and device facts (tests swap CuPy for an emulation)."""
+    for cache in (_module, _multiprocessors, _function):
+        cache.cache_clear()
+    _pending_label_checks.clear()
+    _table_cache.clear()
+
+
+def _device_id(args) -> int:
+    """The device of the first array argument: every launch runs on its operands' device."""
+    for arg in args:
+        device = getattr(arg, "device", None)
+        if device is not None:
+            return int(device.id)
+    import cupy
+
+    return cupy.cuda.Device().id
+
+
 def _launch(kernel, dtype, activation, threads, args):
     import cupy
 
     if threads == 0:
         return
-    module = _module(KERNELS[kernel][0], np.dtype(dtype).char)
-    function = module.get_function(name_expression(kernel, dtype, activation))
-    grid = grid_size(threads, _multiprocessors(cupy.cuda.Device().id))
-    function((grid,), (BLOCK,), args)
+    device_id = _device_id(args)
+    function = _function(kernel, np.dtype(dtype).char, activation, device_id)
+    grid = grid_size(threads, _multiprocessors(device_id))
+    with cupy.cuda.Device(device_id):
+        function((grid,), (BLOCK,), args)
 
 
 def _contiguous(array, dtype, what):
@@ -289,7 +324,7 @@ def bias_act_backward(name, g, saved, alpha=0.01, out=None):
     return (out if out is not None else gz.reshape(g.shape)), gb.reshape(g.shape[1:])
 
 
-def _logits_and_labels(logits, labels):
+def _logits_and_labels(logits, labels, bias=None):
     import cupy
 
     if logits.ndim != 2 or labels.shape != logits.shape[:1]:
@@ -298,38 +333,111 @@ def _logits_and_labels(logits, labels):
     if labels.dtype.kind not in "iu":
         raise DTypeError(f"labels must be integers, got {labels.dtype}")
     c_type(logits.dtype)
-    return cupy.ascontiguousarray(logits), cupy.ascontiguousarray(labels, dtype=np.int64)
+    if logits.shape[1] == 0 and logits.shape[0]:
+        # The kernel reads row[0] to start its running max: a row needs at least one class.
+        raise ShapeError(f"softmax cross-entropy of logits {logits.shape}: no classes, so no label "
+                         "can be valid; logits need at least one column")
+    if bias is not None:
+        if bias.shape != logits.shape[1:]:
+            raise ShapeError(f"softmax cross-entropy bias of shape {bias.shape} does not match "
+                             f"logits {logits.shape}; expected ({logits.shape[1]},)")
+        bias = _contiguous(bias, logits.dtype, "bias")
+    else:
+        bias = np.uintp(0)  # a null pointer
+    return (cupy.ascontiguousarray(logits), cupy.ascontiguousarray(labels, dtype=np.int64), bias)
 
 
-def softmax_xent_forward(logits, labels):
-    """Per-row loss; a label outside [0, C) gives NaN for its row (the twin raises IndexError)."""
+# Note: [labels are checked when the loss is read]
+# A label outside [0, C) makes its row's loss and gradient NaN and sets that row's flag in the
+# forward kernel. Reading the flags at once would block the step on a device-to-host copy, so they
+# are kept beside the loss array and read by ``check_before_read`` when the loss itself goes to
+# the host (``.item()``, ``float()``, ``.numpy()``, printing): an error then, with the cause.
+# Keyed by id(loss) with a weak reference, so an entry goes when its loss does.
+_pending_label_checks: dict[int, tuple] = {}
+
+
+def _watch_labels(loss, flags, classes):
+    key = id(loss)
+    _pending_label_checks[key] = (weakref.ref(loss), flags, classes)
+    weakref.finalize(loss, _pending_label_checks.pop, key, None)
+
+
+def check_before_read(array):
+    """Raise the label error a cross-entropy kernel flagged, before ``array`` (its loss) is read."""
+    entry = _pending_label_checks.pop(id(array), None)
+    if entry is None or entry[0]() is not array:
+        return
     import cupy
 
-    logits, labels = _logits_and_labels(logits, labels)
+    _, flags, classes = entry
+    with cupy.cuda.Device(flags.device.id):
+        bad = int(flags.sum())  # read only now, when the loss goes to the host anyway
+    if bad:
+        raise ValueError(f"cross_entropy: labels must lie in [0, {classes}) for {classes} classes; "
+                         f"{bad} of {flags.size} labels do not (found on the device when the loss "
+                         "was read: those rows' losses and gradients are NaN)")
+
+
+def softmax_xent_forward(logits, labels, bias=None, reduction="none"):
+    """The loss of ``logits + bias``, reduced; a label outside [0, C) gives NaN for its row (the
+    twin raises IndexError) and an error when the loss is read (see the Note above)."""
+    import cupy
+
+    logits, labels, bias = _logits_and_labels(logits, labels, bias)
     loss = cupy.empty(logits.shape[0], dtype=logits.dtype)
+    flags = cupy.empty(logits.shape[0], dtype=np.uint8)
     _launch("softmax_xent_forward_kernel", logits.dtype, None, loss.size,
-            (logits, labels, loss, np.int64(logits.shape[0]), np.int64(logits.shape[1])))
+            (logits, bias, labels, loss, flags, np.int64(logits.shape[0]), np.int64(logits.shape[1])))
+    if reduction == "mean":
+        loss = loss.mean()
+    elif reduction == "sum":
+        loss = loss.sum()
+    if flags.size:
+        _watch_labels(loss, flags, logits.shape[1])
     return loss
 
 
-def softmax_xent_backward(logits, labels, scale):
+def softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None):
+    """(softmax(logits + bias) - onehot) * scale * factor. A device ``scale`` (the upstream
+    gradient: 0-d, or one per row) is read by the kernel; ``factor`` (1/N for a mean) is passed
+    by value: no multiply and no device-to-host copy."""
     import cupy
 
-    logits, labels = _logits_and_labels(logits, labels)
+    logits, labels, bias = _logits_and_labels(logits, labels, bias)
     scalar = compute_scalar_type(logits.dtype)
-    if getattr(scale, "ndim", 0):
-        row_scale = _contiguous(cupy.asarray(scale).reshape(-1), logits.dtype, "scale")
-        if row_scale.size != logits.shape[0]:
-            raise ShapeError(f"per-row scale has {row_scale.size} values for {logits.shape[0]} rows")
-        scale = 0.0
+    if isinstance(scale, cupy.ndarray):
+        scale_array = _contiguous(scale, logits.dtype, "scale")
+        stride = 1 if scale_array.ndim else 0
+        if stride and scale_array.size != logits.shape[0]:
+            raise ShapeError(f"per-row scale has {scale_array.size} values for {logits.shape[0]} rows")
     else:
-        # A null pointer: CuPy passes NumPy integers by value and a device pointer is 8 bytes.
-        row_scale = np.uintp(0)
+        # A host number; a null pointer: CuPy passes NumPy integers by value, 8 bytes like a pointer.
+        scale_array, stride, factor = np.uintp(0), 0, factor * float(scale)
     gz = cupy.empty_like(logits)
     _launch("softmax_xent_backward_kernel", logits.dtype, None, logits.shape[0],
-            (logits, labels, gz, np.int64(logits.shape[0]), np.int64(logits.shape[1]),
-             scalar(float(scale)), row_scale))
+            (logits, bias, labels, gz, np.int64(logits.shape[0]), np.int64(logits.shape[1]),
+             scale_array, np.int64(stride), scalar(factor)))
     return gz
+
+
+def column_sum(a):
+    """Σ over the rows of a (rows, cols) array: the bias gradient of ``x Wᵀ + b``, by
+    column_sum_kernel (a deterministic ordered sum per column)."""
+    import cupy
+
+    c_type(a.dtype)
+    if a.ndim != 2:
+        raise ShapeError(f"column_sum wants a (rows, cols) array, got shape {a.shape}")
+    if np.dtype(compute_scalar_type(a.dtype)) != a.dtype:
+        return a.sum(axis=0)  # float16: the kernel reads float partial sums
+    a = _contiguous(a, a.dtype, "column_sum input")
+    out = cupy.empty(a.shape[1], dtype=a.dtype)
+    if a.shape[0] == 0:
+        out.fill(0)
+        return out
+    _launch("column_sum_kernel", a.dtype, None, a.shape[1],
+            (a, out, np.int64(a.shape[0]), np.int64(a.shape[1])))
+    return out
 
 
 def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
@@ -364,6 +472,106 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.9
              np.int32(bool(decoupled))))
 
 
+# Device tables of addresses for adam_update_multi, by the addresses they hold: parameters and
+# their state keep their memory from step to step, so their tables are uploaded once. Gradients
+# are new arrays each step: theirs is a small host-to-device copy per step (no kernel, no wait).
+_table_cache: dict[tuple, object] = {}
+
+
+def _address_table(arrays, cache):
+    import cupy
+
+    addresses = tuple(int(a.data.ptr) for a in arrays)
+    table = _table_cache.get(addresses) if cache else None
+    if table is None:
+        table = cupy.asarray(np.array(addresses, dtype=np.uint64))
+        if cache:
+            if len(_table_cache) > 64:  # optimizers rebuilt many times: keep the cache small
+                _table_cache.clear()
+            _table_cache[addresses] = table
+    return table
+
+
+def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9, beta2=0.999,
+                      eps=1e-8, weight_decay=0.0, decoupled=False, masters=None):
+    """Adam on every tensor of a group in one launch (adam_multi_tensor_kernel). Parameters and
+    gradients share one dtype; the state is in the compute type (float32 for float16, with
+    float32 ``masters``), C-contiguous, shaped like its parameter."""
+    import cupy
+
+    if not params:
+        return
+    dtype = params[0].dtype
+    c_type(dtype)
+    state_dtype = np.dtype(compute_scalar_type(dtype))
+    half = state_dtype != dtype
+    if half != (masters is not None):
+        raise DTypeError(f"adam_update_multi: {dtype} parameters {'need' if half else 'take no'} "
+                         "float32 master weights (masters=)")
+    groups = [("param", params, dtype), ("exp_avg", exp_avgs, state_dtype),
+              ("exp_avg_sq", exp_avg_sqs, state_dtype)]
+    if half:
+        groups.append(("master", masters, state_dtype))
+    for what, arrays, want in groups:
+        if len(arrays) != len(params):
+            raise ShapeError(f"adam_update_multi: {len(arrays)} {what} arrays for {len(params)} parameters")
+        for param, array in zip(params, arrays):
+            _same_shape(param, array, f"adam_update_multi param and {what}")
+            _inplace_target(array, want, what)
+    grads = [_contiguous(g, dtype, "grad") for g in grads]
+    for param, grad in zip(params, grads):
+        _same_shape(param, grad, "adam_update_multi param and grad")
+    device_id = _device_id(params)
+    with cupy.cuda.Device(device_id):
+        tables = [_address_table(params, True), _address_table(grads, False),
+                  _address_table(masters, True) if half else np.uintp(0),
+                  _address_table(exp_avgs, True), _address_table(exp_avg_sqs, True)]
+        sizes = tuple(int(p.size) for p in params)
+        offsets = _table_cache.get(("offsets", device_id, sizes))
+        if offsets is None:
+            offsets = _table_cache[("offsets", device_id, sizes)] = cupy.asarray(
+                np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+    _launch("adam_multi_tensor_kernel", dtype, None, sum(sizes),
+            (*tables, offsets, np.int64(len(params)),
+             *adam_scalars(step, lr, beta1, beta2, eps, weight_decay, dtype),
+             np.int32(bool(decoupled))))
+
+
+def sgd_update_multi(params, grads, buffers, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                     nesterov=False, first_step=False):
+    """SGD on every tensor of a group in one launch (sgd_multi_tensor_kernel); ``buffers`` (the
+    momentum buffers, in the parameters' dtype) is None without momentum."""
+    import cupy
+
+    if not params:
+        return
+    dtype = params[0].dtype
+    c_type(dtype)
+    groups = [("param", params)] + ([("momentum_buffer", buffers)] if momentum else [])
+    for what, arrays in groups:
+        if arrays is None or len(arrays) != len(params):
+            raise ShapeError(f"sgd_update_multi: momentum {momentum} needs one {what} per parameter")
+        for param, array in zip(params, arrays):
+            _same_shape(param, array, f"sgd_update_multi param and {what}")
+            _inplace_target(array, dtype, what)
+    grads = [_contiguous(g, dtype, "grad") for g in grads]
+    for param, grad in zip(params, grads):
+        _same_shape(param, grad, "sgd_update_multi param and grad")
+    device_id = _device_id(params)
+    sizes = tuple(int(p.size) for p in params)
+    with cupy.cuda.Device(device_id):
+        tables = [_address_table(params, True), _address_table(grads, False),
+                  _address_table(buffers, True) if momentum else np.uintp(0)]
+        offsets = _table_cache.get(("offsets", device_id, sizes))
+        if offsets is None:
+            offsets = _table_cache[("offsets", device_id, sizes)] = cupy.asarray(
+                np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+    _launch("sgd_multi_tensor_kernel", dtype, None, sum(sizes),
+            (*tables, offsets, np.int64(len(params)),
+             *sgd_scalars(lr, momentum, dampening, weight_decay, dtype),
+             np.int32(bool(nesterov)), np.int32(bool(first_step))))
+
+
 def gemm(a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
     """out = alpha op(a) op(b) + beta out, in place. cuBLAS accumulates into `out` itself (beta = 1
     adds a weight gradient into .grad with no temporary); float16 falls back to matmul."""
@@ -375,6 +583,15 @@ def gemm(a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
         raise ShapeError(f"gemm: op(a) {op_a.shape} @ op(b) {op_b.shape} does not fit out {out.shape}")
     if a.dtype != b.dtype or a.dtype != out.dtype:
         raise DTypeError(f"gemm: dtypes {a.dtype}, {b.dtype} and out {out.dtype} must match")
+    if out.size == 0:
+        return out  # an empty batch: cuBLAS would refuse an empty operand's leading dimension
+    if op_a.shape[1] == 0:
+        # A sum over nothing: out = beta out. Filled here, since cuBLAS refuses ld = 0 operands.
+        if beta == 0:
+            out.fill(0)
+        else:
+            out *= beta
+        return out
     if a.dtype in (np.float32, np.float64):
         import cupy.cublas
 

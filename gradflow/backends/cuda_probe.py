@@ -1,12 +1,16 @@
 """Why CUDA cannot be used here, as one human-readable reason (or None when it can).
 
-Checked in the order a user fixes them: CuPy installed, CUDA libraries found, a driver, a device.
+Checked in the order a user fixes them: CuPy installed, CUDA libraries found (cuBLAS, and NVRTC with
+the CUDA headers, which compile gradflow's kernels at first use), a driver, a device.
 Every missing piece is named, not just the first, so one message is enough to fix the machine.
 CuPy is imported here only, and only when someone asks about CUDA.
 """
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
+from pathlib import Path
 
 INSTALL_CUPY = "pip install 'gradflow[cuda12]' or 'gradflow[cuda13]'"
 INSTALL_LIBRARIES = "pip install 'cupy-cuda12x[ctk]', or install a CUDA toolkit"
@@ -15,6 +19,36 @@ INSTALL_LIBRARIES = "pip install 'cupy-cuda12x[ctk]', or install a CUDA toolkit"
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+INSTALL_HEADERS = ("pip install 'cupy-cuda12x[ctk]' (it brings the headers), or set CUDA_PATH to a CUDA "
+                   "toolkit")
+
+
+def find_cuda_headers() -> Path | None:
+    """The include directory holding cuda_fp16.h that NVRTC will be pointed at, or None: CuPy's
+    CUDA path, $CUDA_PATH/$CUDA_HOME, /usr/local/cuda, or the pip package nvidia-cuda-runtime."""
+    candidates = []
+    try:
+        import cupy.cuda
+
+        get_path = getattr(cupy.cuda, "get_cuda_path", None)
+        if get_path is not None and get_path():
+            candidates.append(Path(get_path()) / "include")
+    except Exception:
+        pass
+    candidates += [Path(os.environ[k]) / "include" for k in ("CUDA_PATH", "CUDA_HOME") if os.environ.get(k)]
+    candidates.append(Path("/usr/local/cuda/include"))
+    try:
+        spec = importlib.util.find_spec("nvidia.cuda_runtime")
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        candidates += [Path(p) / "include" for p in spec.submodule_search_locations]
+    for directory in candidates:
+        if (directory / "cuda_fp16.h").is_file():
+            return directory
+    return None
 
 
 def missing_pieces() -> list[str]:
@@ -35,6 +69,18 @@ def missing_pieces() -> list[str]:
         import cupy.cublas  # noqa: F401
     except Exception as exc:
         missing.append(f"the CUDA libraries were not found ({_first_line(exc)}; {INSTALL_LIBRARIES})")
+    # gradflow's kernels are compiled by NVRTC at first use: without it, or without the headers it
+    # includes, is_available() would say yes and the first kernel would fail to build.
+    try:
+        from cupy.cuda import nvrtc
+
+        nvrtc.getVersion()
+    except Exception as exc:
+        missing.append(f"NVRTC, the CUDA runtime compiler gradflow builds its kernels with, was not "
+                       f"found ({_first_line(exc)}; {INSTALL_LIBRARIES})")
+    if find_cuda_headers() is None:
+        missing.append(f"the CUDA headers (cuda_fp16.h) NVRTC needs for gradflow's kernels were not "
+                       f"found ({INSTALL_HEADERS})")
     try:
         driver_version = runtime.driverGetVersion()
     except Exception:
@@ -60,7 +106,8 @@ def why_cuda_unusable() -> str | None:
 
 
 def is_available() -> bool:
-    """True when CuPy, the CUDA libraries, a driver and at least one device are all present."""
+    """True when CuPy, the CUDA libraries (cuBLAS, NVRTC and the headers), a driver and at least
+    one device are all present."""
     from .device import forced_cpu
 
     return not forced_cpu() and why_cuda_unusable() is None

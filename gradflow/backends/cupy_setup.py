@@ -15,4 +15,6 @@ def make_backend(backend_class):
 
     from . import cuda_kernels
 
-    return backend_class("cupy", "cuda", cupy, cuda_kernels, cupyx.scipy.special)
+    backend = backend_class("cupy", "cuda", cupy, cuda_kernels, cupyx.scipy.special)
+    backend.before_host_read = cuda_kernels.check_before_read
+    return backend

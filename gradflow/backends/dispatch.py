@@ -166,9 +166,30 @@ def _adam_cost(args, result):
             per_element * args["param"].size)
 
 
+def _adam_multi_cost(args, result):
+    # adam_update's cost summed over the group's tensors (master weights counted as a parameter).
+    masters = args.get("masters") or [None] * len(args["params"])
+    read = written = flops = 0
+    for param, grad, m, v, master in zip(args["params"], args["grads"], args["exp_avgs"],
+                                         args["exp_avg_sqs"], masters):
+        updated = sum(a.nbytes for a in [param, m, v] + ([master] if master is not None else []))
+        written += updated
+        read += updated + grad.nbytes
+        flops += (12 + (2 if args.get("weight_decay") else 0)) * param.size
+    return read, written, flops
+
+
+def _sgd_multi_cost(args, result):
+    buffers = args.get("buffers") or [None] * len(args["params"])
+    costs = [_sgd_cost({**args, "param": p, "grad": g, "momentum_buffer": b}, result)
+             for p, g, b in zip(args["params"], args["grads"], buffers)]
+    return tuple(sum(c[i] for c in costs) for i in range(3))
+
+
 # Kernels whose cost the default rule (array arguments read, array results written) gets wrong:
 # in-place updates return nothing, and gemm's flops are not one per element.
-KERNEL_COSTS = {"gemm": _gemm_cost, "sgd_update": _sgd_cost, "adam_update": _adam_cost}
+KERNEL_COSTS = {"gemm": _gemm_cost, "sgd_update": _sgd_cost, "adam_update": _adam_cost,
+                "adam_update_multi": _adam_multi_cost, "sgd_update_multi": _sgd_multi_cost}
 
 
 def _kernel_cost(name, signature, args, kwargs, result):

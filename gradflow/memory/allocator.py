@@ -55,7 +55,9 @@ class DeviceMeter:
         meter = self
 
         class _Hook(cupy.cuda.MemoryHook):
-            name = "gradflow-meter"
+            # CuPy keys hooks by name and refuses a second of the same name: one per meter, so
+            # meters nest (a per-op meter inside a per-step one).
+            name = f"gradflow-meter-{id(self)}"
 
             def malloc_postprocess(self, device_id, size, mem_size, mem_ptr, pmem_id):
                 meter._used += mem_size

@@ -11,13 +11,15 @@ from ..errors import ShapeError
 from ..ops import gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, sum_of_squares, tanh
 from ..ops.activation import ACTIVATIONS
 from ..ops.fused import FUSED_ACTIVATIONS, LINEAR_ACTIVATIONS
+from ..ops.autocast import autocast_dtype, half_linear
 from ..ops.linalg import linear as _linear
+from ..ops.output_layer import linear_cross_entropy
 from ..tensor import Tensor
 from .functional_activations import (celu, elu, hardsigmoid, hardswish, hardtanh, logsigmoid, mish, relu6, selu,
                                      softmin, softplus, softsign)
 
 __all__ = ["linear", "linear_act", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "softplus", "silu", "softmax",
-           "log_softmax", "cross_entropy", "mse_loss", "dropout", "l2_penalty", "FUSED_ACTIVATIONS",
+           "log_softmax", "cross_entropy", "linear_cross_entropy", "mse_loss", "dropout", "l2_penalty", "FUSED_ACTIVATIONS",
            "elu", "selu", "celu", "mish", "hardswish", "hardsigmoid", "logsigmoid", "softsign", "relu6", "hardtanh",
            "softmin"]
 
@@ -43,6 +45,8 @@ __all__ += ["layer_norm", "embedding", "scaled_dot_product_attention", "sdpa_ker
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias`` with ``weight`` shaped (out_features, in_features)."""
     _check_linear(x, weight, bias)
+    if autocast_dtype() is not None:
+        return half_linear(x, weight, bias)  # mixed precision (gradflow/ops/autocast.py)
     return _linear(x, weight) if bias is None else _linear(x, weight, bias)
 
 
@@ -71,7 +75,7 @@ def linear_act(x, weight, bias, activation):
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-    if bias is None or activation not in LINEAR_ACTIVATIONS:
+    if bias is None or activation not in LINEAR_ACTIVATIONS or autocast_dtype() is not None:
         return ACTIVATIONS[activation](linear(x, weight, bias))
     _check_linear(x, weight, bias)
     return LINEAR_ACTIVATIONS[activation](x, weight, bias)

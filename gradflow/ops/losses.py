@@ -8,6 +8,8 @@ PyTorch: ``mean`` over class-index targets divides by the number of targets not 
 """
 from __future__ import annotations
 
+import numpy as np
+
 import math
 
 from ..backends import of_array
@@ -131,9 +133,13 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
         return _reduce(loss, reduction)
     _check_class_target("cross_entropy", logits, target)
     labels = target.data
-    if logits.ndim == 2 and not label_smoothing and labels.size and int(labels.min()) >= 0 \
-            and int(labels.max()) < n_classes:
-        return _fused_cross_entropy(logits, target, reduction=reduction)
+    if logits.ndim == 2 and not label_smoothing and labels.size:
+        # On a GPU, reading min/max would stall the host twice a step: the fused kernel checks the
+        # labels itself and reports one outside [0, C) when the loss is read. So there an
+        # ignore_index label is reported rather than skipped (the CPU skips it, as PyTorch does).
+        on_host = type(labels) is np.ndarray
+        if not on_host or (int(labels.min()) >= 0 and int(labels.max()) < n_classes):
+            return _fused_cross_entropy(logits, target, reduction=reduction)
     rows, loss, weight, count = _picked("cross_entropy", log_softmax(logits, axis=1), target, ignore_index)
     if label_smoothing:
         uniform = -sum(rows, axis=1) * weight * (1.0 / n_classes)

@@ -376,11 +376,12 @@ def _to_device(backend, x, target, source):
     from ..backends import for_device
 
     destination = for_device(target)
-    if destination is backend:
-        return x
     if destination.xp is np:
-        return backend.to_numpy(x)
-    return destination.xp.asarray(x)
+        return x if destination is backend else backend.to_numpy(x)
+    if destination is backend and (target.index is None or target.index == x.device.id):
+        return x
+    with destination.on(target):  # cuda:N: made on device N (a copy between GPUs)
+        return destination.xp.asarray(x)
 
 
 @_to_device.vjp

@@ -6,8 +6,11 @@ rule recomputes softmax in gradflow ops so the loss can be differentiated twice.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..errors import DTypeError, ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias
+from .autocast import to_float32
 from .elementwise import exp
 from .reduce import sum
 from .registry import primitive
@@ -73,12 +76,7 @@ def _softmax_axis(x, axis):
 
 @primitive("cross_entropy", save=("logits", "labels"))
 def _cross_entropy(backend, logits, labels, reduction):
-    per_row = backend.kernels.softmax_xent_forward(logits, labels)
-    if reduction == "mean":
-        return per_row.mean()
-    if reduction == "sum":
-        return per_row.sum()
-    return per_row
+    return backend.kernels.softmax_xent_forward(logits, labels, reduction=reduction)
 
 
 def _row_scale(ctx, g):
@@ -91,8 +89,9 @@ def _cross_entropy_fast_vjp(ctx, g):
     from ..backends import of_array
 
     logits, labels = ctx.saved
-    scale = g * g.dtype.type(1.0 / logits.shape[0]) if ctx.params["reduction"] == "mean" else g
-    return of_array(g).kernels.softmax_xent_backward(logits, labels, scale), None
+    # g is read by the kernel on the device and 1/N passed by value: no multiply, no copy.
+    factor = 1.0 / logits.shape[0] if ctx.params["reduction"] == "mean" and logits.shape[0] else 1.0
+    return of_array(g).kernels.softmax_xent_backward(logits, labels, g, factor), None
 
 
 @_cross_entropy.vjp
@@ -135,6 +134,7 @@ def cross_entropy(logits, labels, reduction="mean"):
         from ..tensor import tensor
 
         labels = tensor(labels, device=logits.device)
+    logits = to_float32(logits)  # under autocast the loss runs in float32 (ops/autocast.py)
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
     if labels.dtype.kind not in "iu":
@@ -145,7 +145,10 @@ def cross_entropy(logits, labels, reduction="mean"):
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     n_classes = logits.shape[1]
-    if labels.data.size:
+    # On the CPU labels are checked here; a device checks them in its kernel and reports when the
+    # loss is read (cuda_kernels' Note [labels are checked when the loss is read]): reading them
+    # here would stall every step on two device-to-host copies.
+    if labels.data.size and type(labels.data) is np.ndarray:
         low, high = int(labels.data.min()), int(labels.data.max())
         if low < 0 or high >= n_classes:
             raise ValueError(f"cross_entropy: labels must lie in [0, {n_classes}) for {n_classes} classes, "

@@ -1,5 +1,13 @@
-"""Adam and AdamW (decoupled weight decay), PyTorch's update rules."""
+"""Adam and AdamW (decoupled weight decay), PyTorch's update rules.
+
+A group's parameters are updated by one multi-tensor kernel call (``adam_update_multi``: one
+launch on a GPU, a loop over ``adam_update`` on the CPU). float16 parameters keep float32 master
+weights and float32 moments (mixed precision): in half precision the second moment of a gradient
+below ~7.7e-3 underflows to 0 and the step divides by eps, and small updates round away.
+"""
 from __future__ import annotations
+
+import numpy as np
 
 from ..backends import of_array
 from .optimizer import Optimizer, check_hyperparameters
@@ -18,7 +26,7 @@ class Adam(Optimizer):
     0.9
     """
 
-    array_state_keys = ("exp_avg", "exp_avg_sq")
+    array_state_keys = ("exp_avg", "exp_avg_sq", "master_param")
     decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
@@ -27,17 +35,51 @@ class Adam(Optimizer):
             raise ValueError(f"{type(self).__name__} betas must lie in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
-    def _update(self, param, grad, state, group):
+    def _state_dtype(self, param, name):
+        return np.dtype(np.float32) if param.dtype == np.float16 else param.dtype
+
+    def _init_state(self, param, state):
         backend = of_array(param.data)
+        dtype = self._state_dtype(param, None)
         if "step" not in state:
             state["step"] = 0
-            state["exp_avg"] = backend.xp.zeros_like(param.data)
-            state["exp_avg_sq"] = backend.xp.zeros_like(param.data)
+            with backend.device_scope(param.data):
+                state["exp_avg"] = backend.xp.zeros(param.shape, dtype)
+                state["exp_avg_sq"] = backend.xp.zeros(param.shape, dtype)
+        if dtype != param.dtype and "master_param" not in state:
+            with backend.device_scope(param.data):
+                state["master_param"] = param.data.astype(dtype)
+
+    def _update_group(self, params, group):
+        # One kernel call per (device, dtype, step): normally the whole group.
+        batches = {}
+        for p in params:
+            state = self.state.setdefault(p, {})
+            self._init_state(p, state)
+            state["step"] += 1
+            key = (type(p.data), str(p.device), p.dtype, state["step"])
+            batches.setdefault(key, []).append((p, state))
+        beta1, beta2 = group["betas"]
+        for (_, _, dtype, step), batch in batches.items():
+            states = [state for _, state in batch]
+            half = self._state_dtype(batch[0][0], None) != dtype
+            of_array(batch[0][0].data).kernels.adam_update_multi(
+                [p.data for p, _ in batch], [p.grad.data for p, _ in batch],
+                [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], step,
+                group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+                weight_decay=group["weight_decay"], decoupled=self.decoupled,
+                masters=[s["master_param"] for s in states] if half else None)
+
+    def _update(self, param, grad, state, group):
+        self._init_state(param, state)
         state["step"] += 1
         beta1, beta2 = group["betas"]
-        backend.kernels.adam_update(param.data, grad, state["exp_avg"], state["exp_avg_sq"], state["step"],
-                                    group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-                                    weight_decay=group["weight_decay"], decoupled=self.decoupled)
+        half = "master_param" in state
+        of_array(param.data).kernels.adam_update_multi(
+            [param.data], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], state["step"],
+            group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+            weight_decay=group["weight_decay"], decoupled=self.decoupled,
+            masters=[state["master_param"]] if half else None)
 
 
 class AdamW(Adam):

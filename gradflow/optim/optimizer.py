@@ -81,14 +81,21 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                self._update(p, p.grad.data, self.state.setdefault(p, {}), group)
+            self._update_group([p for p in group["params"] if p.grad is not None], group)
         return loss
+
+    def _update_group(self, params, group):
+        """Update every parameter of ``group`` that has a gradient; an optimizer with a
+        multi-tensor kernel (Adam) overrides this to update them in one launch."""
+        for p in params:
+            self._update(p, p.grad.data, self.state.setdefault(p, {}), group)
 
     def _update(self, param, grad, state, group):
         raise NotImplementedError
+
+    def _state_dtype(self, param, name):
+        """The dtype state entry ``name`` is kept in for ``param`` (its own, unless overridden)."""
+        return param.dtype
 
     # ----- state_dict --------------------------------------------------------------------------------
     def state_dict(self):
@@ -138,7 +145,7 @@ class Optimizer:
                 if tuple(array.shape) != p.shape:
                     raise ShapeError(f"optimizer state_dict: {name} of parameter {key} has shape "
                                      f"{tuple(array.shape)}, the parameter has shape {p.shape}")
-                staged[name] = _copy_like(p.data, array)
+                staged[name] = _copy_like(p.data, array, self._state_dtype(p, name))
             new_state[p] = staged
         for group_saved, own in zip(groups, self.param_groups):
             own.update({k: v for k, v in group_saved.items() if k != "params"})
@@ -152,12 +159,15 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
-def _copy_like(like, array):
-    """A fresh array with ``like``'s backend and dtype holding ``array``'s values."""
+def _copy_like(like, array, dtype=None):
+    """A fresh array with ``like``'s backend and dtype (or ``dtype``) holding ``array``'s values."""
     backend = of_array(like)
     try:
         host = of_array(array).to_numpy(array)
     except Exception:  # plain NumPy-compatible data (lists, npz members)
         host = np.asarray(array)
-    out = host.astype(like.dtype, copy=True)
-    return out if backend is NUMPY else backend.xp.asarray(out)
+    out = host.astype(like.dtype if dtype is None else dtype, copy=True)
+    if backend is NUMPY:
+        return out
+    with backend.device_scope(like):  # on the parameter's GPU (cuda:N), not the current one
+        return backend.xp.asarray(out)

@@ -1,4 +1,5 @@
-"""SGD with momentum, dampening, Nesterov momentum and (L2) weight decay."""
+"""SGD with momentum, dampening, Nesterov momentum and (L2) weight decay. A group's parameters
+are updated by one multi-tensor kernel call (``sgd_update_multi``: one launch on a GPU)."""
 from __future__ import annotations
 
 from ..backends import of_array
@@ -28,13 +29,35 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov))
 
+    def _update_group(self, params, group):
+        # One kernel call per (device, dtype, first step or not): normally the whole group.
+        momentum = group["momentum"]
+        batches = {}
+        for p in params:
+            state = self.state.setdefault(p, {})
+            first_step = bool(momentum) and state.get("momentum_buffer") is None
+            if first_step:
+                backend = of_array(p.data)
+                with backend.device_scope(p.data):  # on the parameter's GPU
+                    state["momentum_buffer"] = backend.xp.zeros_like(p.data)
+            key = (type(p.data), str(p.device), p.dtype, first_step)
+            batches.setdefault(key, []).append((p, state))
+        for (_, _, _, first_step), batch in batches.items():
+            of_array(batch[0][0].data).kernels.sgd_update_multi(
+                [p.data for p, _ in batch], [p.grad.data for p, _ in batch],
+                [s["momentum_buffer"] for _, s in batch] if momentum else None, group["lr"],
+                momentum=momentum, dampening=group["dampening"], weight_decay=group["weight_decay"],
+                nesterov=group["nesterov"], first_step=first_step)
+
     def _update(self, param, grad, state, group):
         kernels = of_array(param.data).kernels
         momentum = group["momentum"]
         buffer = state.get("momentum_buffer")
         first_step = False
         if momentum and buffer is None:
-            buffer = state["momentum_buffer"] = of_array(param.data).xp.zeros_like(param.data)
+            backend = of_array(param.data)
+            with backend.device_scope(param.data):  # on the parameter's GPU, not the current one
+                buffer = state["momentum_buffer"] = backend.xp.zeros_like(param.data)
             first_step = True
         kernels.sgd_update(param.data, grad, buffer, group["lr"], momentum=momentum,
                            dampening=group["dampening"], weight_decay=group["weight_decay"],

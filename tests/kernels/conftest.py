@@ -34,12 +34,9 @@ def emulated_cupy(emulated_module_builder, monkeypatch):
 
     emulation = EmulatedCuPy(emulated_module_builder)
     emulation.install(monkeypatch)
-    caches = [cuda_kernels._module, cuda_kernels._multiprocessors]
-    for cache in caches:
-        cache.cache_clear()
+    cuda_kernels.clear_caches()
     yield emulation
-    for cache in caches:
-        cache.cache_clear()
+    cuda_kernels.clear_caches()
 
 
 @pytest.fixture

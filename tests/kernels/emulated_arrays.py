@@ -15,6 +15,17 @@ The rules kept are the ones gradflow's backend code depends on, or could get wro
   engine adds gradients in place only into arrays that own their memory.
 - ``.device.id`` and ``.data.ptr`` exist, ``cupyx.scipy.special`` has erf and expit, and
   ``cupyx.scatter_add`` accumulates repeated indices.
+- Devices have ids (``DEVICES.count`` of them): an array lives on the device that was current
+  when it was made, and an operation whose operand lives on another device than the current one
+  raises, as CuPy does between devices without peer access (with peer access CuPy would run it
+  on the current device and leave the result there: wrong either way for gradflow).
+- What a GPU would run is counted (``DEVICES.recorder``): one *launch* per top-level device
+  operation (a ufunc call or reduction, an array method that computes, an advanced index read,
+  any index write, a fill, a matmul, an array-module function that returns fresh memory other
+  than ``empty``), and one *device-to-host copy* per ``.get()``, ``asnumpy``, ``.item()``,
+  ``.tolist()`` and ``float()``/``int()``/``bool()`` of a device array. Work NumPy does inside
+  one of those (``mean`` is a sum then a divide) is not counted again: CuPy runs it as one
+  kernel. Host-to-device copies (``asarray`` of host data) are not launches and are not counted.
 
 Device memory is host memory, and ``np.asarray(device_array)`` quietly gives a host view
 (NumPy does not let an ndarray subclass refuse it; CuPy raises). Dtype rules, rounding and
@@ -24,13 +35,60 @@ from __future__ import annotations
 
 import ctypes
 import types
+import weakref
 
 import numpy as np
 import scipy.special
 
 
+class _Devices:
+    """The emulated machine: how many devices, which is current, who records what they run."""
+
+    def __init__(self):
+        self.count = 1
+        self.current = 0
+        self.recorder = None  # callable(kind, what) while counting: kind "launch" or "copy"
+        self.depth = 0  # > 0 inside a counted operation: what NumPy does inside is not counted
+
+    def record(self, kind, what):
+        if self.recorder is not None and self.depth == 0:
+            self.recorder(kind, what)
+
+
+DEVICES = _Devices()
+
+
 class _Device:
-    id = 0  # the emulation has one device
+    def __init__(self, id):
+        self.id = id
+
+
+class _counted:
+    """``with _counted("launch", "exp", arrays):`` checks the operands' devices, records one
+    event, and hides whatever NumPy runs inside from the count."""
+
+    def __init__(self, kind, what, operands=()):
+        self.kind, self.what = kind, what
+        if DEVICES.depth == 0:
+            _check_devices(what, operands)
+
+    def __enter__(self):
+        DEVICES.record(self.kind, self.what)
+        DEVICES.depth += 1
+
+    def __exit__(self, *exc):
+        DEVICES.depth -= 1
+        return False
+
+
+def _check_devices(what, operands):
+    for value in operands:
+        if isinstance(value, (list, tuple)):
+            _check_devices(what, value)
+        elif isinstance(value, EmulatedArray) and value.device_id != DEVICES.current:
+            raise ValueError(f"{what}: the device where the array resides ({value.device_id}) is "
+                             f"different from the current device ({DEVICES.current}); run it under "
+                             f"cupy.cuda.Device({value.device_id})")
 
 
 class _Pointer:
@@ -46,40 +104,160 @@ class EmulatedArray(np.ndarray):
     # cupy.ndarray's module: gradflow recognises a CuPy array it has not seen yet by it.
     __module__ = "cupy"
 
+    def __array_finalize__(self, obj):
+        # A view keeps its base's device; fresh memory is on the current device.
+        self.device_id = _device_of_memory(obj)
+        if obj is None and _HOOKS:  # a fresh allocation: the pool's memory hooks hear of it
+            _report_allocation(self)
+
     def get(self):
         """A host copy, as ``cupy.ndarray.get()``."""
-        return np.array(self.view(np.ndarray))
+        with _counted("copy", "get"):
+            return np.array(self.view(np.ndarray))
+
+    def item(self):
+        with _counted("copy", "item"):
+            return self.view(np.ndarray).item()
+
+    def tolist(self):
+        with _counted("copy", "tolist"):
+            return self.view(np.ndarray).tolist()
+
+    def __float__(self):
+        with _counted("copy", "float()"):
+            return float(self.view(np.ndarray))
+
+    def __int__(self):
+        with _counted("copy", "int()"):
+            return int(self.view(np.ndarray))
+
+    def __index__(self):
+        with _counted("copy", "index"):
+            return self.view(np.ndarray).__index__()
+
+    def __bool__(self):
+        with _counted("copy", "bool()"):
+            return bool(self.view(np.ndarray))
+
+    def fill(self, value):
+        with _counted("launch", "fill", (self,)):
+            self.view(np.ndarray).fill(value)
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        if not copy and np.dtype(dtype) == self.dtype:
+            return self
+        with _counted("launch", "astype", (self,)):
+            return to_device(self.view(np.ndarray).astype(dtype, order=order, casting=casting))
+
+    def copy(self, order="C"):
+        with _counted("launch", "copy", (self,)):
+            return to_device(self.view(np.ndarray).copy(order=order))
 
     @property
     def device(self):
-        return _Device()
+        return _Device(self.device_id)
 
     @property
     def data(self):
         return _Pointer(self.ctypes.data)
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        where = f"{ufunc.__name__}.{method}"
-        inputs = [to_host(x, where) for x in inputs]
-        out = kwargs.get("out")
-        if out is not None:
-            kwargs["out"] = tuple(to_host(o, where) for o in out)
-        result = getattr(ufunc, method)(*inputs, **kwargs)
-        if out is not None:
-            return out[0] if len(out) == 1 else out
-        return to_device(result)
+        where = ufunc.__name__ if method == "__call__" else f"{ufunc.__name__}.{method}"
+        with _counted("launch", where, (inputs, kwargs.get("out", ()))):
+            inputs = [to_host(x, where) for x in inputs]
+            out = kwargs.get("out")
+            if out is not None:
+                kwargs["out"] = tuple(to_host(o, where) for o in out)
+            result = getattr(ufunc, method)(*inputs, **kwargs)
+            if out is not None:
+                return out[0] if len(out) == 1 else out
+            return to_device(result)
 
     def __array_function__(self, func, types_, args, kwargs):
         # CuPy implements NumPy's functions for its arrays (np.sum(cupy_array) runs cupy.sum).
-        name = func.__name__
-        return to_device(func(*to_host(args, name), **to_host(kwargs, name)))
+        return _run_function(func.__name__, func, args, kwargs)
 
     def __getitem__(self, key):
-        # CuPy copies host index arrays to the device; an integer index gives a 0-d array.
-        return to_device(np.ndarray.__getitem__(self.view(np.ndarray), _host_index(key)))
+        # CuPy copies host index arrays to the device; an integer index gives a 0-d array. Basic
+        # indexing is a view; an array index gathers in a kernel.
+        key = _host_index(key)
+        if not _is_advanced(key):
+            return to_device(np.ndarray.__getitem__(self.view(np.ndarray), key))
+        with _counted("launch", "take", (self,)):
+            return to_device(np.ndarray.__getitem__(self.view(np.ndarray), key))
 
     def __setitem__(self, key, value):
-        np.ndarray.__setitem__(self.view(np.ndarray), _host_index(key), _host_index(value))
+        with _counted("launch", "setitem", (self, value)):
+            np.ndarray.__setitem__(self.view(np.ndarray), _host_index(key), _host_index(value))
+
+
+# ---- cupy.cuda.MemoryHook: the pool's malloc/free callbacks ----
+
+_HOOKS: dict = {}  # name -> hook, as CuPy keeps them (per thread there; one thread here)
+_ALLOCATION_UNIT = 512  # CuPy's pool rounds every allocation up to 512 bytes
+
+
+class MemoryHook:
+    """``cupy.cuda.MemoryHook``: entering registers the hook under its ``name``, and a second hook
+    of the same name raises KeyError, as CuPy does."""
+
+    name = "MemoryHook"
+
+    def __enter__(self):
+        if self.name in _HOOKS:
+            raise KeyError(f"Hook {self.name} already exists")
+        _HOOKS[self.name] = self
+        return self
+
+    def __exit__(self, *exc):
+        del _HOOKS[self.name]
+
+    def malloc_postprocess(self, device_id, size, mem_size, mem_ptr, pmem_id):
+        pass
+
+    def free_postprocess(self, device_id, mem_size, mem_ptr, pmem_id):
+        pass
+
+
+def _report_allocation(array):
+    size = array.nbytes
+    mem_size = -(-size // _ALLOCATION_UNIT) * _ALLOCATION_UNIT
+    ptr = array.ctypes.data
+    for hook in list(_HOOKS.values()):
+        hook.malloc_postprocess(array.device_id, size, mem_size, ptr, 0)
+    weakref.finalize(array, _report_free, array.device_id, mem_size, ptr)
+
+
+def _report_free(device_id, mem_size, ptr):
+    for hook in list(_HOOKS.values()):
+        hook.free_postprocess(device_id, mem_size, ptr, 0)
+
+
+def _device_of_memory(obj):
+    """The device of the memory ``obj`` views (a host view of a device array included), or the
+    current device for fresh memory."""
+    while obj is not None:
+        device_id = getattr(obj, "device_id", None)
+        if device_id is not None:
+            return device_id
+        obj = getattr(obj, "base", None)
+    return DEVICES.current
+
+
+def _reduction_method(name):
+    method = getattr(np.ndarray, name)
+
+    def reduce(self, *args, **kwargs):
+        # One CuPy reduction kernel, whatever NumPy runs inside (mean: a sum, then a divide).
+        with _counted("launch", name, (self, kwargs.get("out"))):
+            return to_device(method(self, *args, **kwargs))
+
+    reduce.__name__ = name
+    return reduce
+
+
+for _name in ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "any", "all", "var", "std"):
+    setattr(EmulatedArray, _name, _reduction_method(_name))
 
 
 def to_host(value, where):
@@ -121,6 +299,51 @@ def _host_index(key):
     return key.view(np.ndarray) if isinstance(key, np.ndarray) else key
 
 
+def _is_advanced(key):
+    keys = key if isinstance(key, tuple) else (key,)
+    return any(isinstance(k, (np.ndarray, list)) for k in keys)
+
+
+# Array-module functions that only describe or reshape (CuPy runs no kernel for a view).
+_NO_KERNEL = {"empty", "empty_like", "result_type", "shape", "ndim", "size", "may_share_memory",
+              "shares_memory", "can_cast", "iscomplexobj", "isrealobj", "isscalar"}
+# Reductions CuPy runs as one kernel; NumPy's versions call ufuncs inside (counted once here).
+_ALWAYS_KERNEL = {"sum", "mean", "max", "min", "amax", "amin", "prod", "argmax", "argmin", "any",
+                  "all", "var", "std", "copyto", "zeros", "zeros_like", "ones", "ones_like", "full",
+                  "full_like", "arange", "where", "matmul", "dot", "einsum", "clip"}
+
+
+def _run_function(name, func, args, kwargs):
+    """An array-module function on device arrays: one launch when it ran a kernel (it returns
+    fresh memory, or is a reduction or fill), none for a view or a shape query."""
+    if DEVICES.depth or name in _NO_KERNEL:
+        return to_device(func(*to_host(args, name), **to_host(kwargs, name)))
+    _check_devices(name, (args, list(kwargs.values())))
+    DEVICES.depth += 1
+    try:
+        result = func(*to_host(args, name), **to_host(kwargs, name))
+    finally:
+        DEVICES.depth -= 1
+    if name in _ALWAYS_KERNEL or _fresh(result, args):
+        DEVICES.record("launch", name)
+    return to_device(result)
+
+
+def _fresh(result, args):
+    if not isinstance(result, np.ndarray):
+        return result is not None
+    sources = [a for a in _flatten(args) if isinstance(a, np.ndarray)]
+    return not any(np.shares_memory(result, s.view(np.ndarray)) for s in sources if s.size)
+
+
+def _flatten(values):
+    for v in values:
+        if isinstance(v, (list, tuple)):
+            yield from _flatten(v)
+        else:
+            yield v
+
+
 def _order(array):
     return "F" if array.flags.f_contiguous and not array.flags.c_contiguous else "C"
 
@@ -144,18 +367,36 @@ def empty_like(a, dtype=None, order="K", shape=None):
 def ascontiguousarray(a, dtype=None):
     if not isinstance(a, EmulatedArray):
         raise TypeError(f"cupy.ascontiguousarray takes a cupy.ndarray, got {type(a).__name__}")
-    return to_device(np.ascontiguousarray(a.view(np.ndarray), dtype=dtype))
+    if a.flags.c_contiguous and (dtype is None or np.dtype(dtype) == a.dtype):
+        return to_device(np.ascontiguousarray(a.view(np.ndarray)))  # the array itself, or a view
+    with _counted("launch", "ascontiguousarray", (a,)):
+        return to_device(np.ascontiguousarray(a.view(np.ndarray), dtype=dtype))
 
 
 def asarray(a, dtype=None):
     if isinstance(a, EmulatedArray):
+        if a.device_id != DEVICES.current:
+            return array(a, dtype=dtype)  # CuPy copies an array of another device over
         return a if dtype is None or a.dtype == np.dtype(dtype) else a.astype(dtype)
-    return to_device(np.array(a, dtype=dtype))  # host data is copied to the device
+    return _from_host(a, dtype)
 
 
 def array(a, dtype=None, copy=True):
-    return to_device(np.array(a.view(np.ndarray) if isinstance(a, EmulatedArray) else a,
-                              dtype=dtype, copy=copy))
+    if isinstance(a, EmulatedArray):
+        # A copy (between devices too: a peer copy, not a kernel), or a cast (a kernel).
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            DEVICES.record("launch", "astype")
+        return to_device(np.array(a.view(np.ndarray), dtype=dtype, copy=True))
+    return _from_host(a, dtype)
+
+
+def _from_host(a, dtype):
+    """Host data copied to the device: an asynchronous copy through a pinned buffer, no kernel;
+    but CuPy makes a 0-d array with a fill kernel (core.pyx: ``if a_cpu.ndim == 0: a.fill``)."""
+    host = np.array(a, dtype=dtype)
+    if host.ndim == 0:
+        DEVICES.record("launch", "fill")
+    return to_device(host)
 
 
 def asnumpy(a):
@@ -164,7 +405,7 @@ def asnumpy(a):
 
 def _device_function(name, function):
     def on_device(*args, **kwargs):
-        return to_device(function(*to_host(args, f"cupy.{name}"), **to_host(kwargs, f"cupy.{name}")))
+        return _run_function(name, function, args, kwargs)
 
     on_device.__name__ = name
     return on_device
@@ -181,7 +422,8 @@ def numpy_fallback(name):
 
 def scatter_add(out, index, values):
     """``cupyx.scatter_add``: ``out[index] += values`` with repeated indices accumulating."""
-    np.add.at(to_host(out, "cupyx.scatter_add"), _host_index(index), to_host(values, "cupyx.scatter_add"))
+    with _counted("launch", "scatter_add", (out, index, values)):
+        np.add.at(to_host(out, "cupyx.scatter_add"), _host_index(index), to_host(values, "cupyx.scatter_add"))
 
 
 def as_strided(x, shape=None, strides=None):

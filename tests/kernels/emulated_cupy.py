@@ -18,6 +18,15 @@ pointee's, a non-contiguous array (CuPy passes only the data pointer, so the ker
 the wrong elements), a host NumPy array or None (CuPy refuses the first and turns the second
 into a null kernelParams entry the driver dereferences), a block of more than 1024 threads.
 
+What a GPU would run is recorded in ``EmulatedCuPy.events`` (kernel launches, cuBLAS calls and
+device-to-host copies, each with the gradflow function that issued it; see emulated_arrays.py
+for what counts), which ``benchmarks.gpu_step --emulated`` prints and the budget test holds.
+There are ``device_count`` devices (2 by default): ``cupy.cuda.Device(n)`` makes n current, and
+a launch or cuBLAS call with an operand on another device raises. cuBLAS's argument rule that
+each leading dimension is >= 1 is applied as CuPy passes them (an empty array counts as
+Fortran-ordered, so a (0, k) operand gets ld = 0). ``cupy.cuda.MemoryHook`` hears every
+allocation and free, and NVRTC and a toolkit path with ``cuda_fp16.h`` exist for the probe.
+
 Device memory is NumPy memory: ``EmulatedArray`` (emulated_arrays.py) is an ndarray subclass,
 distinct from host arrays as ``cupy.ndarray`` is. ``empty`` fills with all-ones bytes (NaN for
 floats), so an element a kernel fails to write shows up in a comparison instead of passing as a
@@ -25,6 +34,7 @@ stale zero.
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -67,6 +77,35 @@ class Launch:
     name: str
     grid: int
     block: int
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing a GPU would do: a kernel ``launch`` or a device-to-host ``copy``. ``what`` is the
+    kernel or call (``exp``, ``gemm``, ``gradflow::adam...``, ``float()``), ``where`` the gradflow
+    function that issued it (``ops/fused.py:forward``)."""
+    kind: str
+    what: str
+    where: str
+
+
+_GRADFLOW = Path(__file__).resolve().parents[2] / "gradflow"
+_PASS_THROUGH = (str(_GRADFLOW / "backends"), str(Path(__file__).resolve().parent))
+
+
+def issuing_function() -> str:
+    """The innermost gradflow function outside the backends (which only forward work) on the
+    stack, as ``ops/softmax.py:_cross_entropy``; else the innermost caller outside the emulation."""
+    frame = sys._getframe(1)
+    fallback = None
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if filename.startswith(str(_GRADFLOW)) and not filename.startswith(_PASS_THROUGH[0]):
+            return f"{Path(filename).relative_to(_GRADFLOW)}:{frame.f_code.co_name}"
+        if fallback is None and not filename.startswith((*_PASS_THROUGH, str(_GRADFLOW))):
+            fallback = f"{Path(filename).name}:{frame.f_code.co_name}"
+        frame = frame.f_back
+    return fallback or "?"
 
 
 def _code_of(dtype) -> str:
@@ -224,7 +263,13 @@ class Function:
             raise ValueError(f"{self.name}: launch grid {grid} block {block} is an invalid "
                              "configuration on CUDA devices")
         params, alive = pack_arguments(self.name, self.parameters, list(args))
+        for i, arg in enumerate(args):
+            if isinstance(arg, EmulatedArray) and arg.device_id != emulated_arrays.DEVICES.current:
+                raise ValueError(f"{self.name} argument {i}: the array lives on device "
+                                 f"{arg.device_id}, the kernel is launched on device "
+                                 f"{emulated_arrays.DEVICES.current}")
         self.emulation.launches.append(Launch(self.name, grid[0], block[0]))
+        emulated_arrays.DEVICES.record("launch", self.name)
         self.entry(grid[0], block[0], params)
         del alive  # held until the kernel returned: params points into it
 
@@ -238,6 +283,7 @@ class RawModule:
         self.lib, self.signatures = emulation.builder.load(code, tuple(options), self.names)
 
     def get_function(self, name):
+        self.emulation.get_function_calls += 1
         if name not in self.names:
             raise KeyError(f"{name!r} is not one of the module's name expressions; CuPy would look "
                            "it up as a mangled symbol and fail")
@@ -249,16 +295,31 @@ class RawModule:
 class EmulatedCuPy:
     """``cupy``, ``cupy.cuda`` and ``cupy.cublas`` modules over one emulated device."""
 
-    def __init__(self, builder: ModuleBuilder, multiprocessors: int = 132):
+    def __init__(self, builder: ModuleBuilder, multiprocessors: int = 132, device_count: int = 2):
         self.builder = builder
         self.multiprocessors = multiprocessors
+        self.device_count = device_count
         self.launches: list[Launch] = []
+        self.events: list[Event] = []
         self.modules = self._make_modules()
         self.cupy = self.modules["cupy"]
+        self.get_function_calls = 0
 
     def install(self, monkeypatch):
         for name, module in self.modules.items():
             monkeypatch.setitem(sys.modules, name, module)
+        devices = emulated_arrays.DEVICES
+        for name, value in [("count", self.device_count), ("current", 0), ("depth", 0),
+                            ("recorder", self._record)]:
+            monkeypatch.setattr(devices, name, value)
+
+    def _record(self, kind, what):
+        self.events.append(Event(kind, what, issuing_function()))
+
+    def counts(self, events=None):
+        """(launches, device-to-host copies) among ``events`` (all recorded by default)."""
+        events = self.events if events is None else events
+        return (sum(e.kind == "launch" for e in events), sum(e.kind == "copy" for e in events))
 
     @staticmethod
     def gemm(transa, transb, a, b, out=None, alpha=1.0, beta=0.0):
@@ -279,10 +340,30 @@ class EmulatedCuPy:
         if out is None:
             out, beta = emulated_arrays.empty((x.shape[0], y.shape[1]), a.dtype, order="F"), 0.0
         assert out.ndim == 2 and out.shape == (x.shape[0], y.shape[1]) and out.dtype == a.dtype
+        for name, operand in (("a", a), ("b", b), ("out", out)):
+            EmulatedCuPy._check_leading_dimension(name, operand)
+        emulated_arrays._check_devices("cublas.gemm", (a, b, out))
+        emulated_arrays.DEVICES.record("launch", "cublas.gemm")
         alpha, beta = a.dtype.type(alpha), a.dtype.type(beta)
         # cuBLAS does not read C when beta is 0: whatever `out` held (NaN included) is ignored.
-        out[...] = alpha * (x @ y) if beta == 0 else alpha * (x @ y) + beta * out.view(np.ndarray)
+        out.view(np.ndarray)[...] = (alpha * (x @ y) if beta == 0
+                                     else alpha * (x @ y) + beta * out.view(np.ndarray))
         return out
+
+    @staticmethod
+    def _check_leading_dimension(name, operand):
+        """cuBLAS takes column-major matrices with a leading dimension ld >= max(1, rows). CuPy
+        passes a Fortran-ordered array (tested first) with ld = shape[0] and a C-ordered one as
+        its transpose with ld = shape[1]; an empty array is both, so (0, k) gets ld = 0, which
+        cuBLAS refuses (CUBLAS_STATUS_INVALID_VALUE) whatever m, n or k are."""
+        if not (operand.flags.f_contiguous or operand.flags.c_contiguous):
+            # CuPy copies a strided operand to C order first: one more kernel.
+            emulated_arrays.DEVICES.record("launch", "ascontiguousarray")
+            operand = np.ascontiguousarray(operand.view(np.ndarray))
+        ld = operand.shape[0] if operand.flags.f_contiguous else operand.shape[1]
+        if ld < 1:
+            raise RuntimeError(f"CUBLAS_STATUS_INVALID_VALUE: cublas.gemm {name} of shape "
+                               f"{operand.shape} has leading dimension {ld} (cuBLAS needs >= 1)")
 
     def _make_modules(self):
         emulation = self
@@ -290,11 +371,32 @@ class EmulatedCuPy:
         cuda = types.ModuleType("cupy.cuda")
         cublas = types.ModuleType("cupy.cublas")
 
+        devices = emulated_arrays.DEVICES
+
         class Device:
+            """``cupy.cuda.Device``: a context manager that makes its device current."""
+
             def __init__(self, device=None):
-                self.id = 0 if device is None else int(device)
-                if self.id != 0:
-                    raise ValueError(f"the emulation has one device (0), not {self.id}")
+                self.id = devices.current if device is None else int(device)
+                if not 0 <= self.id < devices.count:
+                    raise RuntimeError(f"cudaErrorInvalidDevice: invalid device ordinal {self.id} "
+                                       f"(the emulation has {devices.count} devices)")
+                self._previous = []
+
+            def __enter__(self):
+                self._previous.append(devices.current)
+                devices.current = self.id
+                return self
+
+            def __exit__(self, *exc):
+                devices.current = self._previous.pop()
+                return False
+
+            def use(self):
+                devices.current = self.id
+
+            def synchronize(self):
+                pass
 
             @property
             def attributes(self):
@@ -306,8 +408,19 @@ class EmulatedCuPy:
         # What cuda_probe asks: a runtime and a driver (CUDA 12.4 as version numbers), one device.
         runtime = types.ModuleType("cupy.cuda.runtime")
         runtime.runtimeGetVersion = runtime.driverGetVersion = lambda: 12040
-        runtime.getDeviceCount = lambda: 1
+        runtime.getDeviceCount = lambda: devices.count
+        runtime.getDevice = lambda: devices.current
         cuda.runtime = runtime
+        # NVRTC and a toolkit path whose include/ holds cuda_fp16.h, as cuda_probe asks for: the
+        # emulation compiles with g++, so a stub header stands for the toolkit's.
+        nvrtc = types.ModuleType("cupy.cuda.nvrtc")
+        nvrtc.getVersion = lambda: (12, 4)
+        cuda.nvrtc = nvrtc
+        toolkit = self.builder.cache_dir / "emulated_toolkit"
+        (toolkit / "include").mkdir(parents=True, exist_ok=True)
+        (toolkit / "include" / "cuda_fp16.h").touch()
+        cuda.get_cuda_path = lambda: str(toolkit)
+        cuda.MemoryHook = emulated_arrays.MemoryHook
         cuda.Device = Device
         cuda.is_available = lambda: True
         cublas.gemm = self.gemm
@@ -320,5 +433,44 @@ class EmulatedCuPy:
         cupy.__getattr__ = emulated_arrays.numpy_fallback
         lib = emulated_arrays.lib_modules()
         cupy.lib = lib["cupy.lib"]
-        return {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime, "cupy.cublas": cublas,
+        return {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime,
+                "cupy.cuda.nvrtc": nvrtc, "cupy.cublas": cublas,
                 **emulated_arrays.cupyx_modules(), **lib}
+
+
+@contextlib.contextmanager
+def emulated_cuda(cache_dir=None):
+    """Device "cuda" on the emulated CuPy for a block, outside pytest (``benchmarks.gpu_step
+    --emulated``): what the ``emulated_cuda`` fixture does, undone on exit."""
+    import pytest
+
+    from gradflow import backends
+    from gradflow.backends import cuda_kernels, cuda_probe, device
+
+    cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "gradflow_emulated_cupy")
+    emulation = EmulatedCuPy(ModuleBuilder(cache_dir))
+    by_array_type = dict(backends._by_array_type)
+    with pytest.MonkeyPatch.context() as patch:
+        emulation.install(patch)
+        patch.delenv("GRADFLOW_DEVICE", raising=False)
+        patch.setattr(backends, "_cupy_backend", None)
+        patch.setattr(device, "_auto_choice", None)
+        _clear_kernel_caches(cuda_kernels)
+        cuda_probe.why_cuda_unusable.cache_clear()
+        try:
+            yield emulation
+        finally:
+            backends._by_array_type.clear()
+            backends._by_array_type.update(by_array_type)
+            cuda_probe.why_cuda_unusable.cache_clear()
+            _clear_kernel_caches(cuda_kernels)
+
+
+def _clear_kernel_caches(cuda_kernels):
+    # getattr: the helper also measures older trees, whose table had only these two caches.
+    clear = getattr(cuda_kernels, "clear_caches", None)
+    if clear is not None:
+        clear()
+    else:
+        cuda_kernels._module.cache_clear()
+        cuda_kernels._multiprocessors.cache_clear()

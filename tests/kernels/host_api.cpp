@@ -78,17 +78,45 @@ const char* gf_activation_saves(int i) { return i >= 0 && i < k_count ? kSaves[i
       host_launch(grid, block, gradflow::column_sum_kernel<T>, partial, gb, chunks, cols);      \
     });                                                                                         \
   }                                                                                             \
-  extern "C" void gf_softmax_xent_forward_##suffix(const T* logits, const long long* labels,    \
-                                                   T* loss, long long rows, long long cols,     \
-                                                   unsigned grid, unsigned block) {             \
-    host_launch(grid, block, gradflow::softmax_xent_forward_kernel<T>, logits, labels, loss,    \
-                rows, cols);                                                                    \
+  extern "C" void gf_softmax_xent_forward_##suffix(                                             \
+      const T* logits, const T* bias, const long long* labels, T* loss, unsigned char* bad,     \
+      long long rows, long long cols, unsigned grid, unsigned block) {                          \
+    host_launch(grid, block, gradflow::softmax_xent_forward_kernel<T>, logits, bias, labels,    \
+                loss, bad, rows, cols);                                                         \
   }                                                                                             \
   extern "C" void gf_softmax_xent_backward_##suffix(                                            \
-      const T* logits, const long long* labels, T* gz, long long rows, long long cols,          \
-      double scale, const T* row_scale, unsigned grid, unsigned block) {                        \
-    host_launch(grid, block, gradflow::softmax_xent_backward_kernel<T>, logits, labels, gz,     \
-                rows, cols, compute_t<T>(scale), row_scale);                                    \
+      const T* logits, const T* bias, const long long* labels, T* gz, long long rows,           \
+      long long cols, const T* scale, long long scale_stride, double factor, unsigned grid,     \
+      unsigned block) {                                                                         \
+    host_launch(grid, block, gradflow::softmax_xent_backward_kernel<T>, logits, bias, labels,   \
+                gz, rows, cols, scale, scale_stride, compute_t<T>(factor));                     \
+  }                                                                                             \
+  extern "C" void gf_column_sum_##suffix(const compute_t<T>* partial, T* out, long long chunks, \
+                                         long long cols, unsigned grid, unsigned block) {       \
+    host_launch(grid, block, gradflow::column_sum_kernel<T>, partial, out, chunks, cols);       \
+  }                                                                                             \
+  extern "C" void gf_sgd_multi_tensor_##suffix(                                                 \
+      const unsigned long long* params, const unsigned long long* grads,                        \
+      const unsigned long long* buffers, const long long* offsets, long long tensors,           \
+      double lr, double momentum, double one_minus_dampening, double weight_decay,              \
+      int nesterov, int first_step, unsigned grid, unsigned block) {                            \
+    typedef compute_t<T> C;                                                                     \
+    host_launch(grid, block, gradflow::sgd_multi_tensor_kernel<T>, params, grads, buffers,      \
+                offsets, tensors, C(lr), C(momentum), C(one_minus_dampening), C(weight_decay),  \
+                nesterov, first_step);                                                          \
+  }                                                                                             \
+  extern "C" void gf_adam_multi_tensor_##suffix(                                                \
+      const unsigned long long* params, const unsigned long long* grads,                        \
+      const unsigned long long* masters, const unsigned long long* exp_avgs,                    \
+      const unsigned long long* exp_avg_sqs, const long long* offsets, long long tensors,       \
+      double beta1, double one_minus_beta1, double beta2, double one_minus_beta2,               \
+      double step_size, double bias_correction2_sqrt, double eps, double weight_decay,          \
+      double decay_factor, int decoupled, unsigned grid, unsigned block) {                      \
+    typedef compute_t<T> C;                                                                     \
+    host_launch(grid, block, gradflow::adam_multi_tensor_kernel<T>, params, grads, masters,     \
+                exp_avgs, exp_avg_sqs, offsets, tensors, C(beta1), C(one_minus_beta1),          \
+                C(beta2), C(one_minus_beta2), C(step_size), C(bias_correction2_sqrt), C(eps),   \
+                C(weight_decay), C(decay_factor), decoupled);                                   \
   }                                                                                             \
   extern "C" void gf_sgd_update_##suffix(T* param, const T* grad, T* buffer, long long n,       \
                                          double lr, double momentum,                            \

@@ -139,28 +139,82 @@ class HostKernels:
         assert status == 0
         return gz, gb
 
-    def softmax_xent_forward(self, logits, labels, launch=DEFAULT_LAUNCH):
+    def softmax_xent_forward(self, logits, labels, bias=None, launch=DEFAULT_LAUNCH,
+                             with_flags=False):
+        """Per-row loss of logits (+ bias); with ``with_flags`` also the per-row bad-label flags."""
         logits = np.ascontiguousarray(logits)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
+        bias = None if bias is None else np.ascontiguousarray(bias, dtype=logits.dtype)
         loss = np.empty(logits.shape[0], dtype=logits.dtype)
+        flags = np.full(logits.shape[0], 7, dtype=np.uint8)  # 7: the kernel wrote no flag here
         self._entry("softmax_xent_forward", logits.dtype)(
-            self._ptr(logits), self._ptr(labels), self._ptr(loss),
-            ctypes.c_longlong(logits.shape[0]), ctypes.c_longlong(logits.shape[1]),
-            *map(ctypes.c_uint, launch))
-        return loss
+            self._ptr(logits), self._ptr(bias), self._ptr(labels), self._ptr(loss),
+            self._ptr(flags), ctypes.c_longlong(logits.shape[0]),
+            ctypes.c_longlong(logits.shape[1]), *map(ctypes.c_uint, launch))
+        return (loss, flags) if with_flags else loss
 
-    def softmax_xent_backward(self, logits, labels, scale, launch=DEFAULT_LAUNCH):
+    def softmax_xent_backward(self, logits, labels, scale, factor=1.0, bias=None,
+                              launch=DEFAULT_LAUNCH):
+        """``scale`` a number (passed in ``factor``) or an array read in the kernel: 0-d (stride
+        0) or one per row."""
         logits = np.ascontiguousarray(logits)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
+        bias = None if bias is None else np.ascontiguousarray(bias, dtype=logits.dtype)
         gz = np.empty_like(logits)
-        row_scale = None
-        if np.ndim(scale):
-            row_scale, scale = np.ascontiguousarray(scale, dtype=logits.dtype), 0.0
+        scale_array, stride = None, 0
+        if isinstance(scale, np.ndarray):
+            stride = 1 if scale.ndim else 0
+            # np.array, not ascontiguousarray: that makes a 0-d array shape (1,).
+            scale_array = np.array(scale, dtype=logits.dtype, order="C")
+        else:
+            factor = factor * scale
         self._entry("softmax_xent_backward", logits.dtype)(
-            self._ptr(logits), self._ptr(labels), self._ptr(gz),
+            self._ptr(logits), self._ptr(bias), self._ptr(labels), self._ptr(gz),
             ctypes.c_longlong(logits.shape[0]), ctypes.c_longlong(logits.shape[1]),
-            ctypes.c_double(scale), self._ptr(row_scale), *map(ctypes.c_uint, launch))
+            self._ptr(scale_array), ctypes.c_longlong(stride), ctypes.c_double(factor),
+            *map(ctypes.c_uint, launch))
         return gz
+
+    def column_sum(self, a, launch=DEFAULT_LAUNCH):
+        """Σ over rows of a C-contiguous (rows, cols) array in the compute type, by the bias
+        gradient's second pass (each row is one "chunk")."""
+        a = np.ascontiguousarray(a, dtype=compute_scalar_type(a.dtype))
+        out = np.empty(a.shape[1], dtype=a.dtype)
+        self._entry("column_sum", a.dtype)(
+            self._ptr(a), self._ptr(out), ctypes.c_longlong(a.shape[0]),
+            ctypes.c_longlong(a.shape[1]), *map(ctypes.c_uint, launch))
+        return out
+
+    def sgd_multi_tensor(self, params, grads, buffers, lr, momentum=0.0, dampening=0.0,
+                         weight_decay=0.0, nesterov=False, first_step=False, launch=DEFAULT_LAUNCH):
+        def table(arrays):
+            return np.array([a.ctypes.data for a in arrays], dtype=np.uint64)
+
+        offsets = np.concatenate([[0], np.cumsum([p.size for p in params])]).astype(np.int64)
+        scalars = sgd_scalars(lr, momentum, dampening, weight_decay, params[0].dtype)
+        self._entry("sgd_multi_tensor", params[0].dtype)(
+            self._ptr(table(params)), self._ptr(table(grads)),
+            self._ptr(None if buffers is None else table(buffers)), self._ptr(offsets),
+            ctypes.c_longlong(len(params)), *map(ctypes.c_double, scalars), int(nesterov),
+            int(first_step), *map(ctypes.c_uint, launch))
+
+    def adam_multi_tensor(self, params, grads, exp_avgs, exp_avg_sqs, step, lr, masters=None,
+                          beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False,
+                          launch=DEFAULT_LAUNCH):
+        """Adam over a list of tensors in one launch; tables of addresses as the CuPy table
+        builds them (uint64 addresses, int64 running offsets)."""
+        dtype = params[0].dtype
+
+        def table(arrays):
+            return np.array([a.ctypes.data for a in arrays], dtype=np.uint64)
+
+        tables = [table(params), table(grads), None if masters is None else table(masters),
+                  table(exp_avgs), table(exp_avg_sqs)]
+        offsets = np.concatenate([[0], np.cumsum([p.size for p in params])]).astype(np.int64)
+        scalars = adam_scalars(step, lr, beta1, beta2, eps, weight_decay, dtype)
+        self._entry("adam_multi_tensor", dtype)(
+            *[self._ptr(t) for t in tables], self._ptr(offsets), ctypes.c_longlong(len(params)),
+            *map(ctypes.c_double, scalars), int(decoupled), *map(ctypes.c_uint, launch))
 
     def sgd_update(self, param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0,
                    weight_decay=0.0, nesterov=False, first_step=False, launch=DEFAULT_LAUNCH):

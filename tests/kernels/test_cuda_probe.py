@@ -10,7 +10,7 @@ from gradflow.backends.device import resolve
 from gradflow.errors import CUDAUnavailableError
 
 
-def fake_cupy(monkeypatch, *, libraries=True, driver=12040, devices=1):
+def fake_cupy(monkeypatch, *, libraries=True, driver=12040, devices=1, nvrtc=True, headers=True):
     runtime = types.ModuleType("cupy.cuda.runtime")
     runtime.runtimeGetVersion = lambda: 12040
     runtime.driverGetVersion = lambda: driver
@@ -20,6 +20,14 @@ def fake_cupy(monkeypatch, *, libraries=True, driver=12040, devices=1):
     cupy = types.ModuleType("cupy")
     cupy.cuda = cuda
     modules = {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime}
+    if nvrtc:
+        compiler = types.ModuleType("cupy.cuda.nvrtc")
+        compiler.getVersion = lambda: (12, 4)
+        cuda.nvrtc = modules["cupy.cuda.nvrtc"] = compiler
+    else:
+        modules["cupy.cuda.nvrtc"] = None
+    monkeypatch.setattr(cuda_probe, "find_cuda_headers",
+                        lambda: "/fake/cuda/include" if headers else None)
     if libraries:
         modules["cupy.cublas"] = types.ModuleType("cupy.cublas")
     else:
@@ -62,6 +70,9 @@ def test_gradflow_device_cpu_wins_over_a_usable_gpu(monkeypatch):
     (dict(driver=0), ["no NVIDIA driver"]),
     (dict(libraries=False, driver=0), ["CUDA libraries were not found", "no NVIDIA driver"]),
     (dict(devices=0), ["no CUDA device is visible"]),
+    (dict(nvrtc=False), ["NVRTC", "cupy-cuda12x[ctk]"]),
+    (dict(headers=False), ["CUDA headers (cuda_fp16.h)", "CUDA_PATH"]),
+    (dict(nvrtc=False, headers=False, driver=0), ["NVRTC", "cuda_fp16.h", "no NVIDIA driver"]),
 ])
 def test_each_missing_piece_is_named(monkeypatch, pieces, expected):
     fake_cupy(monkeypatch, **pieces)
@@ -89,3 +100,14 @@ def test_a_broken_cupy_install_is_reported_not_raised(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", broken_import)
     assert cuda_probe.why_cuda_unusable() == \
         "CuPy failed to import (OSError: libcuda.so: cannot open shared object file)"
+
+
+def test_headers_are_found_where_cupy_says_the_toolkit_is(monkeypatch, tmp_path):
+    (tmp_path / "include").mkdir()
+    (tmp_path / "include" / "cuda_fp16.h").write_text("// stub")
+    fake = types.ModuleType("cupy")
+    fake.cuda = types.ModuleType("cupy.cuda")
+    fake.cuda.get_cuda_path = lambda: str(tmp_path)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    monkeypatch.setitem(sys.modules, "cupy.cuda", fake.cuda)
+    assert cuda_probe.find_cuda_headers() == tmp_path / "include"

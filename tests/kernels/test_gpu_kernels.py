@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gradflow import backends
-from gradflow.backends import numpy_kernels as twin
+from gradflow.backends import numpy_kernels as twin  # with numpy_twins installed (backends/__init__)
 
 pytestmark = [
     pytest.mark.gpu,
@@ -121,3 +121,42 @@ def test_gemm_accumulates_into_out(cp, table, trans_a, trans_b):
     result = table.gemm(cp.asarray(a), cp.asarray(b), out_gpu, trans_a, trans_b, 1.0, 1.0)
     assert result is out_gpu or result.data.ptr == out_gpu.data.ptr
     close(out_gpu, want, np.float64)
+
+
+SHAPES = [(7, 5), (0,), (5,), (1,), (333,)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multi_tensor_optimizers(cp, table, dtype):
+    """adam_update_multi / sgd_update_multi: one launch per group, the twins' numbers."""
+    rng = np.random.default_rng(5)
+    params = [rng.normal(size=s).astype(dtype) for s in SHAPES]
+    adam = [[p.copy() for p in params], [np.zeros(s, dtype) for s in SHAPES], [np.zeros(s, dtype) for s in SHAPES]]
+    sgd = [[p.copy() for p in params], [np.zeros(s, dtype) for s in SHAPES]]
+    adam_gpu = [[cp.asarray(a) for a in group] for group in adam]
+    sgd_gpu = [[cp.asarray(a) for a in group] for group in sgd]
+    for step in range(1, 4):
+        grads = [rng.normal(size=s).astype(dtype) for s in SHAPES]
+        grads_gpu = [cp.asarray(g) for g in grads]
+        twin.adam_update_multi(adam[0], grads, *adam[1:], step, 1e-2, weight_decay=1e-2)
+        table.adam_update_multi(adam_gpu[0], grads_gpu, *adam_gpu[1:], step, 1e-2, weight_decay=1e-2)
+        kwargs = dict(momentum=0.9, nesterov=True, first_step=step == 1)
+        twin.sgd_update_multi(sgd[0], grads, sgd[1], 0.05, **kwargs)
+        table.sgd_update_multi(sgd_gpu[0], grads_gpu, sgd_gpu[1], 0.05, **kwargs)
+    for groups, groups_gpu in ((adam, adam_gpu), (sgd, sgd_gpu)):
+        for group, group_gpu in zip(groups, groups_gpu):
+            for want, got in zip(group, group_gpu):
+                close(got, want, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_xent_with_bias_and_device_scale(cp, table, dtype):
+    rng = np.random.default_rng(6)
+    logits, labels = rng.normal(0, 3, (300, 10)).astype(dtype), rng.integers(0, 10, 300)
+    bias, g = rng.normal(size=10).astype(dtype), np.array(2.0, dtype)
+    args = (cp.asarray(logits), cp.asarray(labels))
+    close(table.softmax_xent_forward(*args, bias=cp.asarray(bias), reduction="mean"),
+          twin.softmax_xent_forward(logits, labels, bias=bias, reduction="mean"), dtype)
+    gz = table.softmax_xent_backward(*args, cp.asarray(g), 1 / 300, bias=cp.asarray(bias))
+    close(gz, twin.softmax_xent_backward(logits, labels, g, 1 / 300, bias=bias), dtype)
+    close(table.column_sum(gz), twin.column_sum(gz.get()), dtype)

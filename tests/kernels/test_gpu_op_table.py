@@ -38,6 +38,9 @@ ON_DEVICE = {
     "cross_entropy": lambda x: F.cross_entropy(x, _labels_on(x.device)),
     "cross_entropy_sum": lambda x: F.cross_entropy(x, _labels_on(x.device), reduction="sum"),
     "cross_entropy_none": lambda x: F.cross_entropy(x, _labels_on(x.device), reduction="none"),
+    "linear_cross_entropy": lambda x, w, b: F.linear_cross_entropy(x, w, b, _labels_on(x.device)),
+    "linear_cross_entropy_none":
+        lambda x, w, b: F.linear_cross_entropy(x, w, b, _labels_on(x.device), reduction="none"),
 }
 
 
@@ -90,6 +93,26 @@ def check_dispatch_counts():
     assert c.rows[("op", "mul")].bytes_written == 8 * 3 * 4
 
 
+def check_autocast_step_matches_cpu():
+    """Under autocast the products run as float16 GEMMs on the device (cuBLAS accumulates in
+    float32), the loss in float32, and float32 parameters get float32 gradients matching the CPU's."""
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=s).astype(np.float32) for s in ((6, 5), (4, 5), (4,), (3, 4), (3,))]
+    results = {}
+    for device in ("cpu", "cuda"):
+        x, w1, b1, w2, b2 = (gf.tensor(a, device=device, requires_grad=i > 0)
+                             for i, a in enumerate(arrays))
+        with gf.autocast():
+            h = F.linear_act(x, w1, b1, "relu")
+            loss = F.linear_cross_entropy(h, w2, b2, gf.tensor([0, 1, 2, 0, 1, 2], device=device))
+        assert h.dtype == np.float16 and loss.dtype == np.float32
+        loss.backward()
+        results[device] = (loss.item(), w1.grad.numpy(), b2.grad.numpy())
+    assert results["cuda"][1].dtype == np.float32
+    for got, want in zip(results["cuda"], results["cpu"]):
+        np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-3)
+
+
 # ---- on a real device ----
 
 @pytest.mark.parametrize("case", OP_CASES, ids=str)
@@ -103,6 +126,10 @@ def test_linear_weight_grad_accumulates_on_cuda():
 
 def test_dispatch_counts_cuda_kernels():
     check_dispatch_counts()
+
+
+def test_autocast_step_on_cuda():
+    check_autocast_step_matches_cpu()
 
 
 def test_train_cli_on_cuda():

@@ -1,0 +1,89 @@
+"""NumPy twins of the kernels the GPU step's launch budget added or changed (kernels/
+softmax_xent.cu, optimizers.cu, bias_activation.cu's column sum), installed into the NumPy kernel
+table by ``install``.
+
+They live apart from ``numpy_kernels.py`` only while that file is being tuned in parallel; each
+replaces or extends a table entry with the same name and contract as its CUDA counterpart in
+``cuda_kernels``:
+
+- ``softmax_xent_forward(logits, labels, bias=None, reduction="none")`` -> the loss of
+  ``z = logits + bias``: per row ``log Σ e^(z - max) + (max - z[label])`` (the large terms cancel
+  before they meet the small one), then reduced. Raises IndexError for a label outside [0, C).
+- ``softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None)`` ->
+  ``(softmax(z) - onehot) * scale * factor``; ``scale`` a number, a 0-d array or one per row
+  (the upstream gradient), ``factor`` 1/N for a mean.
+- ``column_sum(a)`` -> ``a.sum(axis=0)``: a bias gradient from the gradient of ``x Wᵀ + b``.
+- ``sgd_update_multi(params, grads, buffers, lr, ...)``: ``sgd_update`` on every tensor of a group
+  (``buffers`` None without momentum).
+- ``adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, ..., masters=None)``:
+  ``adam_update`` on every tensor of a group; where ``masters[i]`` is given (float16 parameters)
+  the update runs on those float32 master weights with float32 moments and the parameter gets
+  the master rounded to its dtype.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import numpy_kernels
+from .numpy_kernels import _row_max, _row_sum, adam_update, sgd_update
+
+
+def _shifted_logits(logits, bias):
+    return logits if bias is None else logits + bias
+
+
+def softmax_xent_forward(logits, labels, bias=None, reduction="none"):
+    z = _shifted_logits(logits, bias)
+    row_max = _row_max(z)
+    # A row of all -inf has max -inf; shift by 0 there so the result is NaN, as the kernel's.
+    row_max = np.where(np.isfinite(row_max), row_max, 0)
+    log_sum = np.log(_row_sum(np.exp(z - row_max))[:, 0])
+    per_row = log_sum + (row_max[:, 0] - z[np.arange(z.shape[0]), labels])
+    if reduction == "mean":
+        return per_row.mean()
+    if reduction == "sum":
+        return per_row.sum()
+    return per_row
+
+
+def softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None):
+    z = _shifted_logits(logits, bias)
+    probs = np.exp(z - _row_max(z))
+    probs /= _row_sum(probs)
+    probs[np.arange(logits.shape[0]), labels] -= 1
+    scale = np.asarray(scale, dtype=logits.dtype)
+    if factor != 1.0:
+        scale = scale * logits.dtype.type(factor)
+    probs *= scale.reshape(-1, 1) if scale.ndim else scale
+    return probs
+
+
+def column_sum(a):
+    return a.sum(axis=0)
+
+
+def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9, beta2=0.999,
+                      eps=1e-8, weight_decay=0.0, decoupled=False, masters=None):
+    for i, (param, grad, exp_avg, exp_avg_sq) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
+        master = None if masters is None else masters[i]
+        target = param if master is None else master
+        adam_update(target, grad if master is None else grad.astype(master.dtype), exp_avg,
+                    exp_avg_sq, step, lr, beta1=beta1, beta2=beta2, eps=eps,
+                    weight_decay=weight_decay, decoupled=decoupled)
+        if master is not None:
+            param[...] = master
+
+
+def sgd_update_multi(params, grads, buffers, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                     nesterov=False, first_step=False):
+    for i, (param, grad) in enumerate(zip(params, grads)):
+        sgd_update(param, grad, None if buffers is None else buffers[i], lr, momentum=momentum,
+                   dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                   first_step=first_step)
+
+
+def install(table=numpy_kernels):
+    """Put these twins into the NumPy kernel table (the module ``numpy_kernels``)."""
+    for name in ("softmax_xent_forward", "softmax_xent_backward", "column_sum", "adam_update_multi",
+                 "sgd_update_multi"):
+        setattr(table, name, globals()[name])
