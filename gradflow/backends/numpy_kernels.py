@@ -95,14 +95,22 @@ def act_backward(name, g, saved, alpha=0.01):
 _SAME_WIDTH_INT = {2: np.int16, 4: np.int32, 8: np.int64}
 
 
-def _select_by_mask(g, mask):
-    """``mask ? g : 0`` elementwise (Chainer's ReLU backward, ``gz = out > 0 ? g : 0``).
+def _select_by_mask(g, mask, out=None):
+    """``mask ? g : 0`` elementwise (Chainer's ReLU backward, ``gz = out > 0 ? g : 0``), written
+    into ``out`` when given (which may be ``g``).
 
     Done on the bits: g AND (all ones where mask, else zero). Exact, NaN and inf included, and
     about ten times faster than np.where, which mispredicts a branch per element on random signs.
+    The all-ones mask is negated in place and the AND written over it (or ``out``): one
+    integer temporary besides the boolean mask.
     """
     int_type = _SAME_WIDTH_INT[g.dtype.itemsize]
-    return (g.view(int_type) & -mask.astype(int_type)).view(g.dtype)
+    bits = np.array(mask, dtype=int_type)  # an array even for a 0-d mask (astype gives a scalar)
+    np.negative(bits, out=bits)
+    if out is None:
+        return np.bitwise_and(g.view(int_type), bits, out=bits).view(g.dtype)
+    np.bitwise_and(g.view(int_type), bits, out=out.view(int_type))
+    return out
 
 
 # φ applied in place on the x + b temporary: without them the twin would hold x, x + b and φ(x + b)
@@ -126,10 +134,12 @@ def bias_act_forward(name, x, b, alpha=0.01, out=None):
 
 
 def bias_act_backward(name, g, saved, alpha=0.01, out=None):
-    gz = act_backward(name, g, saved, alpha)
-    if out is not None:
-        np.copyto(out, gz)
-        gz = out
+    if name == "relu":  # straight into ``out``: no gz temporary to copy over
+        gz = _select_by_mask(g, saved > 0, out)
+    elif out is not None:
+        gz = np.multiply(g, act_derivative(name, saved, alpha), out=out)
+    else:
+        gz = act_backward(name, g, saved, alpha)
     return gz, gz.sum(axis=0)
 
 
