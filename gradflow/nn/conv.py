@@ -27,7 +27,8 @@ class _ConvNd(Module):
         as_tuple = (lambda v, name: (int(v),) if isinstance(v, int) else tuple(int(x) for x in v)) if dims == 1 else pair
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size = as_tuple(kernel_size, "kernel_size")
-        self.stride, self.padding = as_tuple(stride, "stride"), as_tuple(padding, "padding")
+        self.stride = as_tuple(stride, "stride")
+        self.padding = padding if isinstance(padding, str) else as_tuple(padding, "padding")  # or "same"/"valid"
         self.dilation = as_tuple(dilation, "dilation")
         self.output_padding = as_tuple(output_padding, "output_padding")
         dtype = _dtypes.resolve(dtype) or _dtypes.default_float()
@@ -46,8 +47,8 @@ class _ConvNd(Module):
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}")
-        if any(self.padding):
-            text += f", padding={self.padding}"
+        if isinstance(self.padding, str) or any(self.padding):
+            text += f", padding={self.padding!r}"
         if any(d != 1 for d in self.dilation):
             text += f", dilation={self.dilation}"
         if self.groups != 1:

@@ -121,8 +121,26 @@ def _conv2d_weight_jvp(ctx, tx, tg):
 
 
 # ----- the public functions ---------------------------------------------------------------------
-def _spatial(stride, padding, dilation):
-    return dict(stride=pair(stride, "stride"), padding=pair(padding, "padding"), dilation=pair(dilation, "dilation"))
+def _spatial(stride, padding, dilation, kernel=None):
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    if isinstance(padding, str):
+        padding = _named_padding(padding, stride, dilation, kernel)
+    return dict(stride=stride, padding=pair(padding, "padding"), dilation=dilation)
+
+
+def _named_padding(name, stride, dilation, kernel):
+    """PyTorch's padding="valid" (none) and "same" (output size = input size, stride 1)."""
+    if name == "valid":
+        return (0, 0)
+    if name != "same":
+        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {name!r}")
+    if stride != (1, 1):
+        raise ValueError(f"padding='same' needs stride 1, got stride {stride}")
+    totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+    if any(t % 2 for t in totals):
+        raise ValueError(f"padding='same' with kernel {tuple(kernel)} and dilation {dilation} needs uneven padding, "
+                         "which gradflow does not support; pad explicitly")
+    return tuple(t // 2 for t in totals)
 
 
 def _check(name, x, weight, bias, groups, in_axis, out_channels, ndim):
@@ -152,19 +170,25 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (2, 4, 8, 8)
     """
     _check("conv2d", x, weight, bias, groups, weight.shape[1] * groups, weight.shape[0], 4)
-    return _add_bias(_conv2d(x, weight, groups=int(groups), **_spatial(stride, padding, dilation)), bias)
+    spatial = _spatial(stride, padding, dilation, weight.shape[2:])
+    return _add_bias(_conv2d(x, weight, groups=int(groups), **spatial), bias)
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation of (N, C, L) ``x`` with (O, C/groups, k) ``weight``: conv2d on a
     height-1 image, so it shares conv2d's primitives and gradients."""
     _check("conv1d", x, weight, bias, groups, weight.shape[1] * groups, weight.shape[0], 3)
-    one = lambda v, name: (1, pair(v, name)[1]) if isinstance(v, int) else (1, int(tuple(v)[0]))
+    spatial = _spatial(_along_row(stride, 1), padding if isinstance(padding, str) else _along_row(padding, 0),
+                       _along_row(dilation, 1), (1, weight.shape[2]))
     out = _conv2d(reshape(x, (x.shape[0], x.shape[1], 1, x.shape[2])),
                   reshape(weight, (weight.shape[0], weight.shape[1], 1, weight.shape[2])), groups=int(groups),
-                  stride=one(stride, "stride"), padding=(0, one(padding, "padding")[1]),
-                  dilation=one(dilation, "dilation"))
+                  **spatial)
     return _add_bias(reshape(out, (out.shape[0], out.shape[1], out.shape[3])), bias)
+
+
+def _along_row(value, height_value):
+    """A conv1d argument (an int or a 1-tuple) as the pair conv2d takes for a height-1 image."""
+    return (height_value, int(value) if isinstance(value, int) else int(tuple(value)[0]))
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
