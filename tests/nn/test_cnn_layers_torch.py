@@ -22,6 +22,8 @@ CASES = [
     ("MaxPool2d", lambda m: m.MaxPool2d(3, stride=2, padding=1), (2, 3, 7, 6)),
     ("AvgPool2d", lambda m: m.AvgPool2d(2), (2, 3, 6, 6)),
     ("AvgPool2d_padded", lambda m: m.AvgPool2d(3, stride=2, padding=1), (2, 3, 7, 6)),
+    ("AvgPool2d_real_cells_only", lambda m: m.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), (2, 3, 7, 6)),
+    ("AvgPool2d_divisor_override", lambda m: m.AvgPool2d(2, padding=1, divisor_override=3), (1, 2, 5, 5)),
     ("AdaptiveAvgPool2d", lambda m: m.AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 5)),
     ("BatchNorm1d", lambda m: m.BatchNorm1d(5), (8, 5)),
     ("BatchNorm1d_sequence", lambda m: m.BatchNorm1d(3, momentum=0.3), (4, 3, 6)),
