@@ -16,6 +16,7 @@ import itertools
 import numpy as np
 
 from ..backends import NUMPY as _NUMPY, _by_array_type as _backend_by_array_type, dispatch, of_array
+from .. import dtypes as _dtypes
 from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError
 from . import grad_mode
 
@@ -239,6 +240,7 @@ def _check_operands(op, arrays):
         for array in arrays:
             if array.dtype is not dtype and array.dtype != dtype:
                 _check_float_dtypes(op, arrays)
+                return _dtypes.promote_integers(arrays)  # see dtypes' note [integer operands of floating ops]
     return arrays
 
 
@@ -267,6 +269,12 @@ def _check_float_dtypes(op, arrays):
         names = ", ".join(str(a.dtype) for a in arrays)
         raise DTypeError(f"{op.name}: operands have different floating dtypes ({names}); "
                          "convert one with .to(dtype) so no precision is silently gained or lost")
+
+
+def _rewrap(inputs, arrays):
+    """Inputs whose array _check_operands replaced (an integer operand cast to float) as new constants,
+    so the node saves, and the VJPs see, the promoted values."""
+    return tuple(t if t.data is a else _Tensor(a) for t, a in zip(inputs, arrays)) if inputs else inputs
 
 
 def _coerce_inputs(inputs):
@@ -298,9 +306,12 @@ def apply(op, inputs, params):
         arrays = (x.data, y.data)
         if type(arrays[0]) is not type(arrays[1]) or (op.same_dtype and arrays[0].dtype != arrays[1].dtype):
             arrays = _check_operands(op, arrays)
+            if arrays[0] is not x.data or arrays[1] is not y.data:
+                inputs = _rewrap(inputs, arrays)
         requires = x._requires_grad or y._requires_grad
     else:
         arrays = _check_operands(op, tuple([t.data for t in inputs]))
+        inputs = _rewrap(inputs, arrays)
         requires = False
         for t in inputs:
             if t._requires_grad:
@@ -345,6 +356,8 @@ def apply(op, inputs, params):
 
 
 def _apply_raw(op, arrays, params):
+    if op.same_dtype and len(arrays) > 1 and (len(arrays) > 2 or arrays[0].dtype != arrays[1].dtype):
+        arrays = _dtypes.promote_integers(arrays)  # as apply does: int × float32 stays float32
     backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
     result = op.forward(backend, *arrays, **params)
     if op.keeps:

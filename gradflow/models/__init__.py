@@ -23,4 +23,4 @@ def build(name, **options):
     return BUILDERS[name](**options)
 
 
-from . import cnn  # noqa: E402,F401  (registers "cnn")
+from . import cnn, transformer  # noqa: E402,F401  (each family registers its builder on import)
