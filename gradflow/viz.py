@@ -27,7 +27,7 @@ import warnings
 
 import numpy as np
 
-from .autograd.node import Node, _Output
+from .autograd.node import Node, _Kept, _Output
 from .tensor import Tensor
 
 __all__ = ["draw", "to_dot", "named_dependencies"]
@@ -123,7 +123,7 @@ def saved_bytes(node):
     """
     owners = {}
     for value in node.saved_raw or ():
-        array = value.data if isinstance(value, (Tensor, _Output)) else value
+        array = value.data if isinstance(value, (Tensor, _Output, _Kept)) else value
         if not hasattr(array, "nbytes"):
             continue
         while getattr(array, "base", None) is not None and hasattr(array.base, "nbytes"):

@@ -330,6 +330,8 @@ OP_CASES = [
     OpCase("max_pool2d_2x2", lambda x: F.max_pool2d(x, 2), ((1, 2, 4, 6),), lambda x: cnn.pool2d(x, 2)),
     OpCase("avg_pool2d", lambda x: F.avg_pool2d(x, 3, 2, 1), ((2, 2, 5, 4),),
            lambda x: cnn.pool2d(x, 3, 2, 1, reduce=np.mean, fill=0.0)),
+    OpCase("avg_pool2d_real_cells", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), ((1, 2, 5, 4),),
+           lambda x: cnn.pool2d(x, 3, 2, 1, reduce=np.nanmean, fill=np.nan)),
     OpCase("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (3, 2)), ((1, 2, 5, 7),),
            lambda x: cnn.adaptive_avg_pool2d(x, (3, 2))),
     OpCase("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),

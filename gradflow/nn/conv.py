@@ -27,7 +27,8 @@ class _ConvNd(Module):
         as_tuple = (lambda v, name: (int(v),) if isinstance(v, int) else tuple(int(x) for x in v)) if dims == 1 else pair
         self.in_channels, self.out_channels, self.groups = int(in_channels), int(out_channels), int(groups)
         self.kernel_size = as_tuple(kernel_size, "kernel_size")
-        self.stride, self.padding = as_tuple(stride, "stride"), as_tuple(padding, "padding")
+        self.stride = as_tuple(stride, "stride")
+        self.padding = padding if isinstance(padding, str) else as_tuple(padding, "padding")  # or "same"/"valid"
         self.dilation = as_tuple(dilation, "dilation")
         self.output_padding = as_tuple(output_padding, "output_padding")
         dtype = _dtypes.resolve(dtype) or _dtypes.default_float()
@@ -46,8 +47,8 @@ class _ConvNd(Module):
 
     def extra_repr(self):
         text = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}")
-        if any(self.padding):
-            text += f", padding={self.padding}"
+        if isinstance(self.padding, str) or any(self.padding):
+            text += f", padding={self.padding!r}"
         if any(d != 1 for d in self.dilation):
             text += f", dilation={self.dilation}"
         if self.groups != 1:
@@ -114,14 +115,16 @@ class MaxPool2d(Module):
 
 
 class AvgPool2d(Module):
-    """Mean over (kh, kw) windows, zero padding counted (PyTorch's count_include_pad=True)."""
+    """Mean over (kh, kw) windows; zero padding counted unless ``count_include_pad=False``."""
 
-    def __init__(self, kernel_size, stride=None, padding=0):
+    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True, divisor_override=None):
         super().__init__()
         self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
+        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
 
     def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
+                            self.divisor_override)
 
     def extra_repr(self):
         return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"

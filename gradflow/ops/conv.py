@@ -21,17 +21,23 @@ from .windows import output_shape, pad, pair, windows, windows_add
 
 
 def _im2col(backend, x, kernel, stride, padding, dilation, groups, out_hw):
-    """(groups, N·OH·OW, C/groups·kh·kw): the one copy of x's windows each GEMM reads."""
+    """(groups, C/groups·kh·kw, N·OH·OW): the one copy of x's windows each GEMM reads. Channels
+    lead and (N, OH, OW) trail, so the copy reads x's rows in runs of OW (stride 1) elements."""
     n, c = x.shape[:2]
-    view = windows(backend, pad(backend, x, padding), kernel, stride, dilation, out_hw)
-    view = view.reshape((n, groups, c // groups) + tuple(out_hw) + tuple(kernel))
-    return view.transpose(1, 0, 3, 4, 2, 5, 6).reshape(groups, n * out_hw[0] * out_hw[1], -1)
+    view = windows(backend, pad(backend, x.transpose(1, 0, 2, 3), padding), kernel, stride, dilation, out_hw)
+    view = view.reshape((groups, c // groups, n) + tuple(out_hw) + tuple(kernel))  # (G, Cg, N, OH, OW, kh, kw)
+    return view.transpose(0, 1, 5, 6, 2, 3, 4).reshape(groups, -1, n * out_hw[0] * out_hw[1])
 
 
 def _rows(g, groups):
-    """(groups, N·OH·OW, O/groups): an (N, O, OH, OW) gradient as GEMM rows."""
+    """(groups, O/groups, N·OH·OW): an (N, O, OH, OW) array as the GEMM's channel-major operand."""
     n, o, oh, ow = g.shape
-    return g.reshape(n, groups, o // groups, oh, ow).transpose(1, 0, 3, 4, 2).reshape(groups, n * oh * ow, o // groups)
+    return g.transpose(1, 0, 2, 3).reshape(groups, o // groups, n * oh * ow)
+
+
+def _batch_major(backend, out):
+    """A (C, N, H, W) result as a contiguous (N, C, H, W) array."""
+    return backend.xp.ascontiguousarray(out.transpose(1, 0, 2, 3))
 
 
 def _conv_flops(arrays, out):
@@ -45,9 +51,8 @@ def _conv2d(backend, x, weight, stride, padding, dilation, groups):
     o, kernel = weight.shape[0], weight.shape[2:]
     out_hw = output_shape("conv2d", x.shape[2:], kernel, stride, padding, dilation)
     cols = _im2col(backend, x, kernel, stride, padding, dilation, groups, out_hw)
-    out = cols @ weight.reshape(groups, o // groups, -1).transpose(0, 2, 1)      # (G, N·OH·OW, O/G)
-    out = out.reshape((groups, n) + out_hw + (o // groups,)).transpose(1, 0, 4, 2, 3)
-    return out.reshape((n, o) + out_hw)
+    out = weight.reshape(groups, o // groups, -1) @ cols                             # (G, O/G, N·OH·OW)
+    return _batch_major(backend, out.reshape((o, n) + out_hw))
 
 
 @_conv2d.vjp
@@ -68,14 +73,15 @@ def _conv2d_jvp(ctx, tx, tw):
 
 @primitive("conv2d_input", save=("g", "weight"), save_when=("weight", "g"), same_dtype=True)
 def _conv2d_input(backend, g, weight, size, stride, padding, dilation, groups):
-    """The transposed convolution: col2im of ``g W`` onto an image of spatial ``size``."""
-    n = g.shape[0]
+    """The transposed convolution: col2im of ``Wᵀ g`` onto an image of spatial ``size``."""
+    n, (oh, ow) = g.shape[0], g.shape[2:]
     cg, kernel = weight.shape[1], weight.shape[2:]
-    cols = _rows(g, groups) @ weight.reshape(groups, weight.shape[0] // groups, -1)   # (G, N·OH·OW, Cg·kh·kw)
-    cols = cols.reshape((groups, n) + g.shape[2:] + (cg,) + kernel).transpose(1, 0, 4, 2, 3, 5, 6)
+    cols = weight.reshape(groups, weight.shape[0] // groups, -1).transpose(0, 2, 1) @ _rows(g, groups)
+    # (G, Cg·kh·kw, N·OH·OW) viewed as (G, Cg, N, OH, OW, kh, kw): each kernel offset's block stays contiguous.
+    cols = cols.reshape((groups, cg) + tuple(kernel) + (n, oh, ow)).transpose(0, 1, 4, 5, 6, 2, 3)
     padded_hw = (size[0] + 2 * padding[0], size[1] + 2 * padding[1])
-    out = windows_add(backend, cols, padded_hw, stride, dilation, padding, size)  # (N, G, Cg, H, W)
-    return out.reshape((n, groups * cg) + tuple(size))
+    out = windows_add(backend, cols, padded_hw, stride, dilation, padding, size)  # (G, Cg, N, H, W)
+    return _batch_major(backend, out.reshape((groups * cg, n) + tuple(size)))
 
 
 @_conv2d_input.vjp
@@ -97,9 +103,9 @@ def _conv2d_input_jvp(ctx, tg, tw):
 
 @primitive("conv2d_weight", save=("x", "g"), save_when=("g", "x"), same_dtype=True)
 def _conv2d_weight(backend, x, g, kernel, stride, padding, dilation, groups):
-    """``gᵀ · im2col(x)``: the weight gradient of conv2d, shaped (O, C/groups, kh, kw)."""
+    """``g · im2col(x)ᵀ``: the weight gradient of conv2d, shaped (O, C/groups, kh, kw)."""
     cols = _im2col(backend, x, kernel, stride, padding, dilation, groups, g.shape[2:])
-    gw = _rows(g, groups).transpose(0, 2, 1) @ cols                                # (G, O/G, Cg·kh·kw)
+    gw = _rows(g, groups) @ cols.transpose(0, 2, 1)                                 # (G, O/G, Cg·kh·kw)
     return gw.reshape((g.shape[1], x.shape[1] // groups) + tuple(kernel))
 
 
@@ -121,8 +127,26 @@ def _conv2d_weight_jvp(ctx, tx, tg):
 
 
 # ----- the public functions ---------------------------------------------------------------------
-def _spatial(stride, padding, dilation):
-    return dict(stride=pair(stride, "stride"), padding=pair(padding, "padding"), dilation=pair(dilation, "dilation"))
+def _spatial(stride, padding, dilation, kernel=None):
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
+    if isinstance(padding, str):
+        padding = _named_padding(padding, stride, dilation, kernel)
+    return dict(stride=stride, padding=pair(padding, "padding"), dilation=dilation)
+
+
+def _named_padding(name, stride, dilation, kernel):
+    """PyTorch's padding="valid" (none) and "same" (output size = input size, stride 1)."""
+    if name == "valid":
+        return (0, 0)
+    if name != "same":
+        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {name!r}")
+    if stride != (1, 1):
+        raise ValueError(f"padding='same' needs stride 1, got stride {stride}")
+    totals = [d * (k - 1) for d, k in zip(dilation, kernel)]
+    if any(t % 2 for t in totals):
+        raise ValueError(f"padding='same' with kernel {tuple(kernel)} and dilation {dilation} needs uneven padding, "
+                         "which gradflow does not support; pad explicitly")
+    return tuple(t // 2 for t in totals)
 
 
 def _check(name, x, weight, bias, groups, in_axis, out_channels, ndim):
@@ -152,19 +176,25 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     (2, 4, 8, 8)
     """
     _check("conv2d", x, weight, bias, groups, weight.shape[1] * groups, weight.shape[0], 4)
-    return _add_bias(_conv2d(x, weight, groups=int(groups), **_spatial(stride, padding, dilation)), bias)
+    spatial = _spatial(stride, padding, dilation, weight.shape[2:])
+    return _add_bias(_conv2d(x, weight, groups=int(groups), **spatial), bias)
 
 
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation of (N, C, L) ``x`` with (O, C/groups, k) ``weight``: conv2d on a
     height-1 image, so it shares conv2d's primitives and gradients."""
     _check("conv1d", x, weight, bias, groups, weight.shape[1] * groups, weight.shape[0], 3)
-    one = lambda v, name: (1, pair(v, name)[1]) if isinstance(v, int) else (1, int(tuple(v)[0]))
+    spatial = _spatial(_along_row(stride, 1), padding if isinstance(padding, str) else _along_row(padding, 0),
+                       _along_row(dilation, 1), (1, weight.shape[2]))
     out = _conv2d(reshape(x, (x.shape[0], x.shape[1], 1, x.shape[2])),
                   reshape(weight, (weight.shape[0], weight.shape[1], 1, weight.shape[2])), groups=int(groups),
-                  stride=one(stride, "stride"), padding=(0, one(padding, "padding")[1]),
-                  dilation=one(dilation, "dilation"))
+                  **spatial)
     return _add_bias(reshape(out, (out.shape[0], out.shape[1], out.shape[3])), bias)
+
+
+def _along_row(value, height_value):
+    """A conv1d argument (an int or a 1-tuple) as the pair conv2d takes for a height-1 image."""
+    return (height_value, int(value) if isinstance(value, int) else int(tuple(value)[0]))
 
 
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):

@@ -121,15 +121,28 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, dilation=1):
     return _max_pool2d(x, kernel=kernel, stride=stride, padding=padding, dilation=pair(dilation, "dilation"))
 
 
-def avg_pool2d(x, kernel_size, stride=None, padding=0):
-    """The mean of each (kh, kw) window, zero padding counted (PyTorch's count_include_pad=True)."""
+def avg_pool2d(x, kernel_size, stride=None, padding=0, count_include_pad=True, divisor_override=None):
+    """The mean of each (kh, kw) window: zero padding counted by default (PyTorch's
+    count_include_pad=True); ``count_include_pad=False`` divides by the real cells only, and
+    ``divisor_override`` by a number of your choosing. A conv2d with a constant kernel: it keeps nothing.
+
+    >>> import gradflow as gf
+    >>> gf.nn.functional.avg_pool2d(gf.ones(1, 1, 3, 3), 2, padding=1, count_include_pad=False).numpy().tolist()
+    [[[[1.0, 1.0], [1.0, 1.0]]]]
+    """
     kernel, stride, padding = _pool_args("avg_pool2d", x, kernel_size, stride, padding)
     n, c, h, w = x.shape
-    xp_module = _xp_of(x)
-    mean_kernel = Tensor(xp_module.full((1, 1) + kernel, 1.0 / (kernel[0] * kernel[1]), dtype=x.dtype))
-    out = _conv2d(reshape(x, (n * c, 1, h, w)), mean_kernel, stride=stride, padding=padding, dilation=(1, 1),
-                  groups=1)
-    return reshape(out, (n, c) + out.shape[2:])
+    xp = _xp_of(x)
+    ones = Tensor(xp.ones((1, 1) + kernel, dtype=x.dtype))
+    window = dict(stride=stride, padding=padding, dilation=(1, 1), groups=1)
+    total = _conv2d(reshape(x, (n * c, 1, h, w)), ones, **window)
+    if divisor_override:
+        divisor = float(divisor_override)
+    elif count_include_pad or not any(padding):
+        divisor = float(kernel[0] * kernel[1])
+    else:  # the number of real cells under each window: the same sum over an image of ones
+        divisor = _conv2d(Tensor(xp.ones((1, 1, h, w), dtype=x.dtype)), ones, **window)
+    return reshape(total / divisor, (n, c) + total.shape[2:])
 
 
 def _xp_of(x):

@@ -7,6 +7,7 @@ import pytest
 import gradflow as gf
 import gradflow.memory as M
 import gradflow.nn.functional as F
+import gradflow.viz  # noqa: F401
 from gradflow.models import build
 from test_memory_cli import gradflow_memory
 
@@ -29,6 +30,7 @@ def test_max_pool_keeps_only_narrow_argmax_indices():
     (saved,) = [n["saved"] for n in t.nodes if n["op"] == "max_pool2d"]
     assert saved == [{"shape": (2, 3, 4, 4), "dtype": "uint8", "kind": "activation", "bytes": 96, "device": "cpu"}]
     assert t.by_op() == {"max_pool2d": {"bytes": 2 * 3 * 4 * 4, "share": 1.0, "count": 1}}
+    assert gf.viz.saved_bytes(out.grad_fn) == 96                   # the graph drawing's count agrees
     out.sum().backward()
     assert t.retained_bytes == 0
     with M.track() as t:

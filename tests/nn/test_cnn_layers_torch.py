@@ -22,6 +22,8 @@ CASES = [
     ("MaxPool2d", lambda m: m.MaxPool2d(3, stride=2, padding=1), (2, 3, 7, 6)),
     ("AvgPool2d", lambda m: m.AvgPool2d(2), (2, 3, 6, 6)),
     ("AvgPool2d_padded", lambda m: m.AvgPool2d(3, stride=2, padding=1), (2, 3, 7, 6)),
+    ("AvgPool2d_real_cells_only", lambda m: m.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), (2, 3, 7, 6)),
+    ("AvgPool2d_divisor_override", lambda m: m.AvgPool2d(2, padding=1, divisor_override=3), (1, 2, 5, 5)),
     ("AdaptiveAvgPool2d", lambda m: m.AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 5)),
     ("BatchNorm1d", lambda m: m.BatchNorm1d(5), (8, 5)),
     ("BatchNorm1d_sequence", lambda m: m.BatchNorm1d(3, momentum=0.3), (4, 3, 6)),
@@ -118,3 +120,20 @@ def test_default_initialization_follows_pytorch_bounds():
         assert np.abs(module.weight.numpy()).max() <= bound
         assert np.abs(module.weight.numpy()).max() > 0.8 * bound
         assert np.abs(module.bias.numpy()).max() <= bound
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+@pytest.mark.parametrize("module, shape", [("Conv1d", (2, 3, 9)), ("Conv2d", (2, 3, 7, 6))])
+def test_named_padding_matches_pytorch(module, shape, padding, tmp_path):
+    torch.manual_seed(0)
+    torch_module = getattr(torch.nn, module)(3, 4, 3, padding=padding, dilation=2).double()
+    gf_module = getattr(gf.nn, module)(3, 4, 3, padding=padding, dilation=2).to(gf.float64)
+    gf_module.load_state_dict(_torch_state(torch_module, tmp_path))
+    _compare(torch_module, gf_module, np.random.default_rng(0).standard_normal(shape), train=True)
+
+
+def test_same_padding_refuses_what_it_cannot_do():
+    with pytest.raises(ValueError, match="needs stride 1"):
+        gf.nn.functional.conv2d(gf.ones(1, 1, 5, 5), gf.ones(1, 1, 3, 3), stride=2, padding="same")
+    with pytest.raises(ValueError, match="uneven padding"):
+        gf.nn.functional.conv2d(gf.ones(1, 1, 5, 5), gf.ones(1, 1, 2, 2), padding="same")
