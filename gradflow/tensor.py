@@ -89,7 +89,12 @@ class Tensor:
 
     @property
     def grad(self):
-        return self._grad
+        grad = self._grad
+        if grad is not None:
+            # Now the caller can keep it: the engine stops adding into it in place (its note
+            # [who owns a gradient array]). gradflow's own readers that keep nothing use _grad.
+            _engine.hand_out(grad)
+        return grad
 
     @grad.setter
     def grad(self, value):

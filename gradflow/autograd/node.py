@@ -18,11 +18,12 @@ import numpy as np
 from ..backends import NUMPY as _NUMPY, _by_array_type as _backend_by_array_type, dispatch, of_array
 from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError
 from . import grad_mode
+from .grad_mode import _state
 
 _sequence = itertools.count()
 OUT = -1  # in an op's save spec: the op's output
 # Returned by a rule in place of a gradient it has already added into the leaf's .grad
-# (Op.fast_vjp_into; the note [accumulating into .grad] in engine.py).
+# (Op.fast_vjp_into; the note [who owns a gradient array] in engine.py).
 ACCUMULATED = type("Accumulated", (), {"__repr__": lambda self: "ACCUMULATED", "__slots__": ()})()
 
 # Observers the memory tracker installs; each gets on_save(node), on_free(node) and
@@ -41,23 +42,18 @@ _Tensor = None  # gradflow.tensor registers its Tensor class here (it sits above
 
 # Note: [rules on raw arrays]
 # VJP rules are written once, in gradflow ops. With create_graph=True they get Tensors and
-# record the backward graph. A first-order backward sets raw_rules: rules then get raw arrays
-# (ctx.saved too), ``x * y`` is the array module's own operator, and a primitive called on arrays
-# computes its forward and returns the array, with no Tensor, Node or check in between.
-# The flag is process-wide (grad mode is per thread): running backward in several threads at once
-# is not supported, and a primitive called on a raw array by another thread during a backward
-# would return an array.
-raw_rules = False
+# record the backward graph. A first-order backward sets the per-thread flag ``_state.raw``
+# (grad_mode's note [state belongs to a call]): rules then get raw arrays (ctx.saved too),
+# ``x * y`` is the array module's own operator, and a primitive called on arrays computes its
+# forward and returns the array, with no Tensor, Node or check in between. Only the thread running
+# that backward sees the flag: a primitive another thread calls on an array still makes a Tensor.
+#
 # Note: [a gradient the rule may overwrite]
-# The engine sets ``free_grad`` to the incoming gradient array just before the first-order rule
-# of an op declared with ``reuses_grad`` runs, when nothing but the engine refers to that array
-# (no hook, retain_grad, user or second consumer can see it) and it owns its memory; None
-# otherwise. Such a rule may write its result over it (the fused linear ops write gz over g), so
-# backward holds two gradient-sized buffers per layer instead of three. Process-wide, as above.
-free_grad = None
-# True while a backward that frees the graph as it goes (retain_graph=False) runs: a rule may then
-# let go of a saved value it is done with before making its other results (``release_saved``).
-freeing_graph = False
+# The engine sets ``_state.free_grad`` to the incoming gradient array just before the first-order
+# rule of an op declared with ``reuses_grad`` runs, when the engine made that array and never
+# handed it out (see engine.py's note [who owns a gradient array]); None otherwise. Such a rule
+# may write its result over it (``may_overwrite(g)``; the fused linear ops write gz over g), so
+# backward holds two gradient-sized buffers per layer instead of three.
 # Forward mode: forward_ad.dual_level() sets this to its tangent hook, called as
 # jvp_hook(op, inputs, params, out) after each op; None (one global check) outside a level.
 jvp_hook = None
@@ -128,7 +124,7 @@ class Node:
                 "backward through the graph again.")
         Tensor = _Tensor
         if self.unpackers is None:
-            if raw_rules:  # primitives save Tensors, their output, or None
+            if _state.raw:  # primitives save Tensors, their output, or None
                 return tuple([None if v is None else v.data for v in self.saved_raw])
             return tuple([Tensor(v.data, True, self) if type(v) is _Output else v for v in self.saved_raw])
         unpacked = []
@@ -139,7 +135,7 @@ class Node:
                 unpacked.append(self._unpack(v.value))
             else:
                 unpacked.append(v)
-        if raw_rules:
+        if _state.raw:
             return tuple([v.data if isinstance(v, Tensor) else v for v in unpacked])
         return tuple(unpacked)
 
@@ -161,7 +157,7 @@ class Node:
     def release_saved(self, index):
         """Drop saved value ``index`` now if this backward frees the graph anyway: a rule done
         with a large saved buffer lets it go before allocating its remaining results."""
-        if not freeing_graph or not self.saved_raw or self.saved_raw[index] is None:
+        if not _state.freeing or not self.saved_raw or self.saved_raw[index] is None:
             return
         value = self.saved_raw[index]
         self.saved_raw = self.saved_raw[:index] + (None,) + self.saved_raw[index + 1:]
@@ -172,13 +168,39 @@ class Node:
     def is_freed(self):
         return self.saved_raw is None
 
-    def register_prehook(self, hook):
+    def register_prehook(self, hook, keeps_grad=True):
+        """Call ``hook(grad)`` before this node's backward; a returned Tensor replaces the gradient.
+
+        ``keeps_grad=False`` promises that the hook neither keeps nor changes the gradient (a
+        profiler's lap): the engine may then still write into that gradient afterwards (engine.py's
+        note [who owns a gradient array]); any other hook is handed the gradient for good.
+        """
         if self.pre_hooks is None:
             self.pre_hooks = []
-        self.pre_hooks.append(hook)
+        self.pre_hooks.append(hook if keeps_grad else _BlindHook(hook))
 
     def __repr__(self):
         return f"<{self.op.name}Backward seq={self.seq}>"
+
+
+class _BlindHook:
+    """A pre-hook registered with ``keeps_grad=False``."""
+
+    __slots__ = ("hook",)
+
+    def __init__(self, hook):
+        self.hook = hook
+
+    def __call__(self, grad):
+        return self.hook(grad)
+
+
+def hands_out(hooks):
+    """True when one of ``hooks`` may keep the gradient it is given."""
+    for hook in hooks:
+        if type(hook) is not _BlindHook:
+            return True
+    return False
 
 
 class _Output:
@@ -268,9 +290,9 @@ def _coerce_inputs(inputs):
 def apply(op, inputs, params):
     """Run ``op`` forward on ``inputs`` (Tensors or scalars) and record a Node when grad is needed."""
     Tensor = _Tensor
-    if raw_rules and not isinstance(inputs[0], Tensor):
-        # Only gradflow's own rules run while raw_rules is set (hooks and custom Functions turn
-        # it off), and they call primitives on arrays only.
+    if not isinstance(inputs[0], Tensor) and _state.raw:
+        # Only gradflow's own rules run while raw mode is on (hooks and custom Functions turn it
+        # off), and they call primitives on arrays only.
         return _apply_raw(op, inputs, params)
     for t in inputs:
         if not isinstance(t, Tensor):
@@ -302,7 +324,7 @@ def apply(op, inputs, params):
         dispatch.record_op(op, arrays, result)
     if anomaly["enabled"]:
         check_finite(op.name, result, "forward output")
-    if not requires or not grad_mode._state.enabled:
+    if not requires or not _state.enabled:
         out = Tensor(result)
         if jvp_hook is not None:  # forward mode: see forward_ad's note [the hook in apply]
             jvp_hook(op, inputs, params, out)
@@ -330,6 +352,12 @@ def _apply_raw(op, arrays, params):
     if dispatch.active is not None:
         dispatch.record_op(op, arrays, result)
     return result
+
+
+def may_overwrite(array):
+    """True when a first-order rule may write its result over ``array``, its incoming gradient
+    (the note [a gradient the rule may overwrite])."""
+    return _state.free_grad is array
 
 
 def check_finite(op_name, array, what):

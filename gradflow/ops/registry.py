@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 
 from ..autograd import node as _node
+from ..autograd.grad_mode import _state
 from ..autograd.node import OUT, apply
 from ..backends import as_array
 from ..errors import BackwardError
@@ -30,6 +31,11 @@ class Op:
     __slots__ = ("name", "forward", "save", "save_when", "same_dtype", "vjp_rule",
                  "fast_vjp_rule", "jvp_rule", "doc", "flops", "accumulate_slot", "accumulate_rule",
                  "reuses_grad")
+    # The contract the engine's in-place sums rest on (the note [who owns a gradient array] in
+    # autograd/engine.py): a primitive's first-order rule returns, per input, its incoming
+    # gradient, a view, or a new array that nothing else holds (no cache, no saved value).
+    # tests/test_ownership.py checks it for every row of the op table.
+    fresh_grads = True
 
     def __init__(self, name, forward, save=(), save_when=None, same_dtype=False, flops=None):
         self.name = name
@@ -53,12 +59,13 @@ class Op:
         self.same_dtype = same_dtype
         self.vjp_rule = self.fast_vjp_rule = self.jvp_rule = None
         self.accumulate_slot = self.accumulate_rule = None
-        # True: its fast rules may overwrite ``autograd.node.free_grad`` (see the note there).
+        # True: its fast rules may write over their incoming gradient when ``may_overwrite(g)``
+        # says so (the note [a gradient the rule may overwrite] in autograd/node.py).
         self.reuses_grad = False
         self.doc = forward.__doc__
 
     def __call__(self, *inputs, **params):
-        if _node.raw_rules and type(inputs[0]) is not _node._Tensor:
+        if not isinstance(inputs[0], _node._Tensor) and _state.raw:
             return _node._apply_raw(self, inputs, params)  # a rule on raw arrays: no Tensor, no Node
         return apply(self, inputs, params)
 
@@ -79,7 +86,7 @@ class Op:
         """Declare ``rule(ctx, g_array, grad_buffer)``: the fast rule (called with None for the
         buffer), which may also add input ``slot``'s gradient straight into that leaf's existing
         ``.grad`` array and return ``ACCUMULATED`` in its place. The engine passes a buffer only
-        when nobody else can see it (see the note [accumulating into .grad] in engine.py)."""
+        when nobody else can see it (see the note [who owns a gradient array] in engine.py)."""
         def declare(rule):
             self.fast_vjp_rule = lambda ctx, g: rule(ctx, g, None)
             self.accumulate_slot, self.accumulate_rule = slot, rule
@@ -111,7 +118,7 @@ class Op:
 def constant(array):
     """A gradient-free operand computed inside a rule (a mask, a share): a Tensor, or the array
     itself while a first-order backward runs its rules on raw arrays."""
-    if _node.raw_rules:
+    if _state.raw:
         return array
     return _node._Tensor(as_array(array))
 

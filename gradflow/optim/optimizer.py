@@ -49,10 +49,12 @@ class Optimizer:
 
     def zero_grad(self, set_to_none=True):
         for p in self._params():
-            if set_to_none or p.grad is None:
+            # ._grad, not .grad: reading .grad hands the array to the caller, and the engine then
+            # stops adding into it in place (autograd/engine.py [who owns a gradient array]).
+            if set_to_none or p._grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p._grad.data[...] = 0
 
     @no_grad()
     def step(self, closure=None):
@@ -65,9 +67,9 @@ class Optimizer:
                 loss = closure()
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                if p._grad is None:  # ._grad: see zero_grad
                     continue
-                self._update(p, p.grad.data, self.state.setdefault(p, {}), group)
+                self._update(p, p._grad.data, self.state.setdefault(p, {}), group)
         return loss
 
     def _update(self, param, grad, state, group):
