@@ -5,6 +5,8 @@ the user made is a leaf. Operators and methods route to the op table in ``gradfl
 """
 from __future__ import annotations
 
+import operator as _operator
+
 import numpy as np
 
 from . import dtypes as _dtypes
@@ -35,23 +37,38 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("data", "_requires_grad", "_grad", "grad_fn", "_leaf_hooks", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_leaf_hooks", "_version", "_written_at",
+                 "__weakref__")
     # NumPy defers to our reflected operators (ndarray * Tensor -> Tensor.__rmul__).
     __array_ufunc__ = None
     __hash__ = object.__hash__
 
     def __init__(self, data, requires_grad=False, grad_fn=None):
-        self.data = data
+        self._data = data
         self._requires_grad = requires_grad
         self._grad = None
         self.grad_fn = grad_fn
         self._leaf_hooks = None
+        # In-place writes so far, and when the last one happened on the clock nodes are numbered by
+        # (autograd/node.py's note [version counters]); 0: never written.
+        self._version = 0
+        self._written_at = 0
+
+    def _set_data(self, array):
+        self._data = array
+        _node.increment_version(self)
+
+    # ``t.data`` reads the array (C-level getter: no Python frame on the hot path). Assigning it —
+    # ``p.data = new`` and ``p.data -= lr * g`` alike — counts as an in-place write: a graph that
+    # saved ``p`` then refuses to backward. Writing into the array itself (``p.data[...] = 0``,
+    # the array ``.numpy()`` returned) is not seen; see the note [version counters].
+    data = property(_operator.attrgetter("_data"), _set_data, doc="The array (NumPy or CuPy) behind the tensor.")
 
     # ----- what it is -------------------------------------------------------------------
-    shape = property(lambda self: tuple(self.data.shape))
-    ndim = property(lambda self: self.data.ndim)
-    dtype = property(lambda self: self.data.dtype)
-    device = property(lambda self: device_of_array(self.data))
+    shape = property(lambda self: tuple(self._data.shape))
+    ndim = property(lambda self: self._data.ndim)
+    dtype = property(lambda self: self._data.dtype)
+    device = property(lambda self: device_of_array(self._data))
     is_leaf = property(lambda self: self.grad_fn is None)
     nbytes = property(lambda self: int(self.data.nbytes))
 

@@ -17,7 +17,7 @@ from ..errors import AnomalyError, BackwardError, GraphFreedError, ShapeError, c
 from ..backends import as_array, of_array
 from . import node as node_module
 from .grad_mode import _state
-from .node import ACCUMULATED, Node, anomaly, check_finite
+from .node import ACCUMULATED, Node, anomaly, check_finite, check_versions
 
 
 def _as_sequence(value):
@@ -190,7 +190,7 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
     state.enabled, state.raw, state.freeing, state.free_grad = create_graph, raw, not retain_graph, None
     try:
         for root, g in zip(roots, root_grads):
-            g = g.data if raw else g
+            g = g._data if raw else g
             node = root.grad_fn
             if node is None:
                 _add_leaf_grad(leaf_grads, leaves, root, g, False, owned)
@@ -231,6 +231,8 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                     f"backward through {node.op.name!r} a second time: the graph's saved tensors were "
                     "freed by the first backward. Pass retain_graph=True to the first backward() "
                     "(or autograd.grad()) if you need to go through the graph again.")
+            if node.saved_raw:
+                check_versions(node)
             buffer = None
             if may_accumulate and op.accumulate_rule is not None:
                 buffer = _accumulation_buffer(node, accumulate_into)
@@ -379,7 +381,7 @@ def _run_hooks(hooks, g, raw):
                 view = replaced
     finally:
         _state.raw = previous_raw
-    return view.data if raw else view
+    return view._data if raw else view
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):

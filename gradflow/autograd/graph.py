@@ -22,6 +22,7 @@ import numpy as np
 
 from ..backends import of_array
 from . import node as _node
+from .node import increment_version
 
 
 class saved_tensors_hooks:
@@ -149,4 +150,4 @@ def save_in_dtype(dtype="float16"):
     return saved_tensors_hooks(_PackOnce(pack), unpack)
 
 
-__all__ = ["saved_tensors_hooks", "save_on_cpu", "save_in_dtype", "PackedTensor"]
+__all__ = ["saved_tensors_hooks", "save_on_cpu", "save_in_dtype", "PackedTensor", "increment_version"]

@@ -16,7 +16,7 @@ import itertools
 import numpy as np
 
 from ..backends import NUMPY as _NUMPY, _by_array_type as _backend_by_array_type, dispatch, of_array
-from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError
+from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError, InplaceModificationError
 from . import grad_mode
 from .grad_mode import _state
 
@@ -54,6 +54,19 @@ _Tensor = None  # gradflow.tensor registers its Tensor class here (it sits above
 # handed it out (see engine.py's note [who owns a gradient array]); None otherwise. Such a rule
 # may write its result over it (``may_overwrite(g)``; the fused linear ops write gz over g), so
 # backward holds two gradient-sized buffers per layer instead of three.
+# Note: [version counters]
+# A node saves input Tensors, not copies, so an in-place write into a saved tensor between
+# forward and backward would change the gradient silently. Every in-place write gradflow makes
+# (optimizer steps, assigning ``.data``, ``nn.init``, ``load_state_dict``, ``zero_grad`` of a kept
+# .grad) calls ``increment_version``: the tensor's ``_version`` counts its writes, and
+# ``_written_at`` takes the next number of the clock nodes are numbered by (``_sequence``). A
+# node's saved tensor was written after it was saved exactly when its ``_written_at`` exceeds the
+# node's ``seq``, so saving costs nothing and backward checks one integer per saved tensor
+# (``check_versions``), raising InplaceModificationError naming the op, the tensor and its version.
+# Not seen: writes straight into the array (``t.numpy()[...] = 0``, ``t.data[...] = 0`` outside
+# gradflow, a NumPy function with ``out=t.data``) — like PyTorch's ``.data``, the array is an
+# escape hatch; and an op's own output, which its node saves as the array (the note at the top),
+# unless a later op saved the same Tensor as its input.
 # Forward mode: forward_ad.dual_level() sets this to its tangent hook, called as
 # jvp_hook(op, inputs, params, out) after each op; None (one global check) outside a level.
 jvp_hook = None
@@ -183,6 +196,30 @@ class Node:
         return f"<{self.op.name}Backward seq={self.seq}>"
 
 
+def increment_version(tensor):
+    """Record an in-place write into ``tensor`` (the note [version counters]): graphs that saved it
+    before now refuse to backward through it. Call it after writing into ``tensor.data`` in place."""
+    tensor._version += 1
+    tensor._written_at = next(_sequence)
+
+
+def check_versions(node):
+    """Raise InplaceModificationError if a tensor ``node`` saved was written in place since."""
+    seq = node.seq
+    for index, value in enumerate(node.saved_raw):
+        if value is not None and value._written_at > seq:
+            tensor = value.value if isinstance(value, _Packed) else value
+            where = f" in module '{node.module}'" if node.module else ""
+            save = getattr(node.op, "save", None)
+            which = f"input {save[index]}" if save else f"saved tensor {index}"
+            raise InplaceModificationError(
+                f"one of the tensors needed for the gradient of {node.op.name!r}{where} has been modified by "
+                f"an inplace operation: {which} of {node.op.name!r}, a {tensor.dtype} tensor of shape "
+                f"{tuple(tensor.shape)}, is at version {tensor._version} and was written in place after the "
+                "graph saved it (an optimizer step, or an assignment to .data, before this backward). "
+                "Compute the loss again after the write, or write into a copy.")
+
+
 class _BlindHook:
     """A pre-hook registered with ``keeps_grad=False``."""
 
@@ -207,6 +244,7 @@ class _Output:
     """An op's output array as saved by its own node (see the note at the top)."""
 
     __slots__ = ("data",)
+    _written_at = 0  # an output's array is not version-checked (the note [version counters])
 
     def __init__(self, data):
         self.data = data
@@ -220,11 +258,17 @@ class _Packed:
     def __init__(self, value):
         self.value = value
 
+    @property
+    def _written_at(self):
+        # A pack hook that kept the Tensor itself (a parameter, say) is checked like an unpacked one.
+        return self.value._written_at if isinstance(self.value, _Tensor) else 0
+
 
 class _PackedOutput(_Packed):
     """A saved output as returned by a pack function; unpacked back onto its node."""
 
     __slots__ = ()
+    _written_at = 0
 
 
 def _coerce(value, like):
@@ -299,16 +343,16 @@ def apply(op, inputs, params):
             inputs = _coerce_inputs(inputs)
             break
     if len(inputs) == 1:
-        arrays = (inputs[0].data,)
+        arrays = (inputs[0]._data,)
         requires = inputs[0]._requires_grad
     elif len(inputs) == 2:
         x, y = inputs
-        arrays = (x.data, y.data)
+        arrays = (x._data, y._data)
         if type(arrays[0]) is not type(arrays[1]) or (op.same_dtype and arrays[0].dtype != arrays[1].dtype):
             arrays = _check_operands(op, arrays)
         requires = x._requires_grad or y._requires_grad
     else:
-        arrays = _check_operands(op, tuple([t.data for t in inputs]))
+        arrays = _check_operands(op, tuple([t._data for t in inputs]))
         requires = False
         for t in inputs:
             if t._requires_grad:

@@ -18,6 +18,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..autograd import node as _node
+from ..autograd.graph import increment_version
 from ..backends import for_device, of_array, resolve as resolve_device
 from .. import dtypes as _dtypes
 from ..errors import DTypeError, ShapeError
@@ -201,6 +202,7 @@ class Module:
             staged.append((param, array))
         for param, array in staged:
             param.data[...] = _on_backend_of(param.data, array)
+            increment_version(param)
         return IncompatibleKeys(missing, unexpected)
 
     # ----- calling -------------------------------------------------------------------------------

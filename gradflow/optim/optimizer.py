@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
+from ..autograd.graph import increment_version
 from ..backends import NUMPY, of_array
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -55,6 +56,7 @@ class Optimizer:
                 p.grad = None
             else:
                 p._grad.data[...] = 0
+                increment_version(p._grad)  # a graph may have saved it (create_graph)
 
     @no_grad()
     def step(self, closure=None):
@@ -70,6 +72,7 @@ class Optimizer:
                 if p._grad is None:  # ._grad: see zero_grad
                     continue
                 self._update(p, p._grad.data, self.state.setdefault(p, {}), group)
+                increment_version(p)  # graphs that saved p can no longer backward through it
         return loss
 
     def _update(self, param, grad, state, group):
