@@ -38,7 +38,7 @@ class Tensor:
     """
 
     __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_leaf_hooks", "_version", "_written_at",
-                 "__weakref__")
+                 "_grad_owned", "__weakref__")
     # NumPy defers to our reflected operators (ndarray * Tensor -> Tensor.__rmul__).
     __array_ufunc__ = None
     __hash__ = object.__hash__
@@ -53,6 +53,9 @@ class Tensor:
         # (autograd/node.py's note [version counters]); 0: never written.
         self._version = 0
         self._written_at = 0
+        # True while ._grad is an array the engine made and nobody has read through .grad since
+        # (autograd/engine.py's note [who owns a gradient array]).
+        self._grad_owned = False
 
     def _set_data(self, array):
         self._data = array
@@ -106,12 +109,10 @@ class Tensor:
 
     @property
     def grad(self):
-        grad = self._grad
-        if grad is not None:
-            # Now the caller can keep it: the engine stops adding into it in place (its note
-            # [who owns a gradient array]). gradflow's own readers that keep nothing use _grad.
-            _engine.hand_out(grad)
-        return grad
+        # Now the caller can keep it: the engine stops adding into it in place (its note
+        # [who owns a gradient array]). gradflow's own readers that keep nothing use _grad.
+        self._grad_owned = False
+        return self._grad
 
     @grad.setter
     def grad(self, value):
@@ -120,6 +121,7 @@ class Tensor:
                 raise TypeError(f".grad must be a Tensor or None, got {type(value).__name__}")
             check_like(value, self, ".grad", "a tensor")
         self._grad = value
+        self._grad_owned = False
 
     # ----- conversion ----------------------------------------------------------------------
     def numpy(self):

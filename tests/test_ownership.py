@@ -63,6 +63,7 @@ def test_every_primitive_returns_new_arrays_the_engine_may_own(case):
         seen = [g] + saved + _arrays_in(node.params) + visible
         for i, gi in enumerate(grads):
             if owned >> i & 1:
+                assert gi.flags.writeable, f"{node.op.name}: the gradient of input {i} is read-only"
                 assert not any(np.shares_memory(gi, a) for a in seen), (
                     f"{node.op.name}: the gradient of input {i} shares memory with an array the rule could see")
                 assert not any(np.shares_memory(gi, other) for j, other in enumerate(grads)

@@ -9,12 +9,11 @@ sum of its upstream gradients (the copy gate); leaves get their sum after all no
 from __future__ import annotations
 
 import heapq
-import weakref
 
 import numpy as np
 
 from ..errors import AnomalyError, BackwardError, GraphFreedError, ShapeError, check_like
-from ..backends import as_array, of_array
+from ..backends import _by_array_type as _ARRAY_TYPES, as_array, of_array
 from . import node as node_module
 from .grad_mode import _state
 from .node import ACCUMULATED, Node, anomaly, check_finite, check_versions
@@ -99,38 +98,22 @@ def _materialize(array):
 # - ``owned`` (local to one run) holds the ids of such arrays while they wait in the tables;
 #   a gradient leaves it when it is handed out: to a hook, a retained .grad, grad()'s results;
 # - custom Functions and checkpoint segments run user code: their results are never owned.
-# A .grad Tensor is the engine's own (``_private``) when the engine made it and no one has read
-# it through ``Tensor.grad`` since: that getter hands it out (internal readers that keep nothing,
-# like an optimizer step, read ``_grad``). Only a private .grad is added into in place — by the
-# engine, or by linear's GEMM (beta = 1; Op.fast_vjp_into) when the backward is first order,
-# writes .grad at all (not grad(), and the leaf is in inputs=), the leaf has no hooks (they must
-# see the whole gradient first) and anomaly mode is off. The sum is then (old + g1) + g2 rather
-# than old + (g1 + g2): the same to rounding. One difference remains: a backward that raises
-# midway may already have added to a .grad.
-# id(.grad Tensor) -> (a weak reference to it, its array). Keyed by id because Tensor's == is
-# elementwise; the entry goes when the Tensor does, or when the getter hands it out.
-_private: dict = {}
-
-
-def _make_private(grad):
-    key = id(grad)
-    _private[key] = (weakref.ref(grad, lambda _, key=key: _private.pop(key, None)), grad.data)
-
-
-def hand_out(grad):
-    """``grad`` (a .grad Tensor) is now visible outside the engine: never write into it again."""
-    _private.pop(id(grad), None)
+# A leaf's .grad is the engine's own (``leaf._grad_owned``) when the engine made its array and no
+# one has read it through ``Tensor.grad`` since: that getter (and the setter) clear the mark
+# (internal readers that keep nothing, like an optimizer step, read ``_grad``). Only an owned
+# .grad is added into in place — by the engine, or by linear's GEMM (beta = 1;
+# Op.fast_vjp_into) when the backward is first order, writes .grad at all (not grad(), and the
+# leaf is in inputs=), the leaf has no hooks (they must see the whole gradient first) and anomaly
+# mode is off. The sum is then (old + g1) + g2 rather than old + (g1 + g2): the same to rounding.
+# One difference remains: a backward that raises midway may already have added to a .grad.
 
 
 def _private_grad(leaf):
     """``leaf``'s .grad array when the engine may add into it in place (see the note), else None."""
     grad = leaf._grad
-    if grad is None:
+    if not leaf._grad_owned or grad is None or grad._requires_grad:
         return None
-    entry = _private.get(id(grad))
-    if entry is None or entry[0]() is not grad or entry[1] is not grad.data or grad._requires_grad:
-        return None
-    return grad.data
+    return grad._data
 
 
 def _accumulation_buffer(node, accumulate_into):
@@ -145,19 +128,26 @@ def _accumulation_buffer(node, accumulate_into):
     return buffer
 
 
+def _distinct(grads):
+    """False when one array is among ``grads`` twice (it must not be written for either input)."""
+    for i in range(len(grads) - 1):
+        gi = grads[i]
+        if gi is not None:
+            for j in range(i + 1, len(grads)):
+                if grads[j] is gi:
+                    return False
+    return True
+
+
 def _owned_results(grads, g):
-    """Bit i set when result i of a primitive's first-order rule is a new array (see the note)."""
-    mask, bit = 0, 1
-    for gi in grads:
-        if gi is not None and gi is not g and gi is not ACCUMULATED and gi.base is None:
-            mask |= bit
-        bit <<= 1
-    if mask & (mask - 1):  # two or more: the same new array must not go to two places
-        for i, gi in enumerate(grads):
-            if mask >> i & 1:
-                for j in range(i + 1, len(grads)):
-                    if grads[j] is gi:
-                        mask &= ~((1 << i) | (1 << j))
+    """Bit i set when run() takes result i of a primitive's first-order rule as the engine's own
+    (run() decides this inline; tests/test_ownership.py checks the contract with it)."""
+    if not _distinct(grads):
+        return 0
+    mask = 0
+    for i, gi in enumerate(grads):
+        if gi is not None and gi is not g and type(gi) in _ARRAY_TYPES and gi.base is None:
+            mask |= 1 << i
     return mask
 
 
@@ -186,8 +176,9 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
     observers = node_module.observers
     state = _state
 
-    previous_state = state.enabled, state.raw, state.freeing, state.free_grad
-    state.enabled, state.raw, state.freeing, state.free_grad = create_graph, raw, not retain_graph, None
+    # free_grad is None outside the one rule it is set for, so it needs no saving.
+    previous_state = state.enabled, state.raw, state.freeing
+    state.enabled, state.raw, state.freeing = create_graph, raw, not retain_graph
     try:
         for root, g in zip(roots, root_grads):
             g = g._data if raw else g
@@ -226,28 +217,41 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                     captured[i] = Tensor(g) if raw else g
                 mine = False
             op = node.op
-            if node.saved_raw is None:
+            saved = node.saved_raw
+            if saved is None:
                 raise GraphFreedError(
                     f"backward through {node.op.name!r} a second time: the graph's saved tensors were "
                     "freed by the first backward. Pass retain_graph=True to the first backward() "
                     "(or autograd.grad()) if you need to go through the graph again.")
-            if node.saved_raw:
-                check_versions(node)
+            if saved:  # the note [version counters] in node.py: one integer per saved tensor
+                seq = node.seq
+                for value in saved:
+                    if value is not None and value._written_at > seq:
+                        check_versions(node)
+                saved = value = None  # a rule may let a saved value go early (Node.release_saved)
             buffer = None
             if may_accumulate and op.accumulate_rule is not None:
                 buffer = _accumulation_buffer(node, accumulate_into)
-            if mine and op.reuses_grad and _owns_memory(g):
-                state.free_grad = g
             try:
-                if buffer is not None:
-                    grads = op.accumulate_rule(node, g, buffer)
+                if not raw:
+                    grads = op.backward(node, g, True)
+                elif mine and op.reuses_grad and _owns_memory(g):
+                    state.free_grad = g
+                    try:
+                        grads = op.backward_arrays(node, g) if buffer is None else op.accumulate_rule(node, g, buffer)
+                    finally:
+                        state.free_grad = None
+                elif buffer is None:
+                    grads = op.backward_arrays(node, g)
                 else:
-                    grads = op.backward_arrays(node, g) if raw else op.backward(node, g, True)
+                    grads = op.accumulate_rule(node, g, buffer)
             except AnomalyError as exc:
                 raise AnomalyError(f"{op.name} backward: {exc}") from None
-            finally:
-                state.free_grad = None
-            fresh = _owned_results(grads, g) if raw and getattr(op, "fresh_grads", False) else 0
+            # Which results the engine owns (the note [who owns a gradient array]): a primitive's
+            # new arrays, unless one array was returned for two inputs.
+            fresh = raw and op.fresh_grads
+            if fresh and len(grads) > 1:
+                fresh = grads[0] is not grads[1] if len(grads) == 2 and grads[0] is not None else _distinct(grads)
             if not retain_graph:
                 if observers:
                     node.release()
@@ -261,20 +265,28 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                     continue
                 if gi.shape != shapes[index] or anomaly["enabled"]:
                     _check_grad(node, index, gi)
+                # (A NumPy scalar from 0-d arithmetic is immutable: never owned.)
+                own = fresh and gi is not g and type(gi) in _ARRAY_TYPES and gi.base is None
                 if type(target) is Node:
                     previous = pending.get(target)
                     if previous is None:
                         pending[target] = gi
                         push(heap, (-target.seq, target))
-                        if fresh >> index & 1:
+                        if own:
                             owned.add(id(gi))
                     else:
-                        _accumulate(pending, target, gi, fresh >> index & 1, owned)
+                        _accumulate(pending, target, gi, own, owned)
                 else:
-                    _add_leaf_grad(leaf_grads, leaves, target, gi, fresh >> index & 1, owned)
+                    key = id(target)
+                    if key in leaf_grads:
+                        _accumulate(leaf_grads, key, gi, own, owned)
+                    else:
+                        leaf_grads[key], leaves[key] = gi, target
+                        if own:
+                            owned.add(id(gi))
             grads = gi = g = None  # the tables hold the gradients now: let a rule find them free
     finally:
-        state.enabled, state.raw, state.freeing, state.free_grad = previous_state
+        state.enabled, state.raw, state.freeing = previous_state
 
     for key, g in leaf_grads.items():
         leaf = leaves[key]
@@ -308,21 +320,19 @@ def _store_grad(leaf, g, mine):
         g = materialized
     old = leaf._grad
     if old is None:
-        leaf._grad = grad = Tensor(g)
-        if mine and g.base is None:
-            _make_private(grad)
+        leaf._grad = Tensor(g)
+        leaf._grad_owned = mine and g.base is None
         return
     buffer = _private_grad(leaf)
     if buffer is not None and _addable(buffer, g):
         buffer += g
-    elif mine and g.base is None and _addable(g, old.data) and not old._requires_grad:
-        g += old.data  # addition commutes: the same sum, in the array the engine owns
-        leaf._grad = grad = Tensor(g)
-        _make_private(grad)
+    elif mine and g.base is None and _addable(g, old._data) and not old._requires_grad:
+        g += old._data  # addition commutes: the same sum, in the array the engine owns
+        leaf._grad = Tensor(g)
+        leaf._grad_owned = True
     else:
         leaf._grad = grad = old + Tensor(g)
-        if not grad._requires_grad:
-            _make_private(grad)  # a fresh sum: the engine's own array
+        leaf._grad_owned = not grad._requires_grad  # a fresh sum: the engine's own array
 
 
 def _addable(target, g):
@@ -349,18 +359,20 @@ def _add_leaf_grad(leaf_grads, leaves, leaf, g, mine, owned):
 # contributions summed without a third weight-sized array.
 def _accumulate(table, key, g, mine, owned):
     previous = table[key]
+    # Owned arrays are writable, C-or-F arrays of the backend's type (their contract in
+    # ops/registry.py): only the operands' shapes and dtypes need to agree for += to be exact.
     if id(previous) in owned:
-        if _addable(previous, g):
+        if type(previous) is type(g) and previous.shape == g.shape and previous.dtype == g.dtype:
             previous += g
             return
         owned.discard(id(previous))
-    elif mine and _addable(g, previous):
+    elif mine and type(g) is type(previous) and g.shape == previous.shape and g.dtype == previous.dtype:
         g += previous
         table[key] = g
         owned.add(id(g))
         return
     table[key] = total = previous + g
-    if type(total) is not node_module._Tensor:  # first order: a new array nobody else holds
+    if type(total) in _ARRAY_TYPES:  # first order, and not a NumPy scalar: a new array nobody holds
         owned.add(id(total))
 
 

@@ -48,6 +48,7 @@ class _FunctionOp:
 
     accumulate_rule = None  # custom ops never write into .grad buffers themselves
     reuses_grad = False     # nor over the incoming gradient
+    fresh_grads = False     # and the engine never owns what user code returns (engine.py)
 
     __slots__ = ("function", "name", "jvp_rule")
 

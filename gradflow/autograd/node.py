@@ -330,36 +330,55 @@ def _coerce_inputs(inputs):
 
 # Note: [apply is the hot path]
 # Every forward op and every op inside a first-order backward runs through apply, so it avoids
-# generator expressions, properties and imports: a chain of tiny ops is dominated by this code.
+# generator expressions, comprehensions (each is a function frame before Python 3.12), properties
+# and imports: a chain of tiny ops is dominated by this code. Unary and binary ops, nearly all of
+# them, take straight-line paths; the node's slots are filled here rather than in Node.__init__
+# (one frame less), and what an op saves is read from its declaration (Op.save, Op.save_when),
+# computed once when the op was declared.
 def apply(op, inputs, params):
     """Run ``op`` forward on ``inputs`` (Tensors or scalars) and record a Node when grad is needed."""
     Tensor = _Tensor
-    if not isinstance(inputs[0], Tensor) and _state.raw:
-        # Only gradflow's own rules run while raw mode is on (hooks and custom Functions turn it
-        # off), and they call primitives on arrays only.
-        return _apply_raw(op, inputs, params)
-    for t in inputs:
-        if not isinstance(t, Tensor):
-            inputs = _coerce_inputs(inputs)
-            break
-    if len(inputs) == 1:
-        arrays = (inputs[0]._data,)
-        requires = inputs[0]._requires_grad
-    elif len(inputs) == 2:
+    count = len(inputs)
+    if count == 2:
         x, y = inputs
-        arrays = (x._data, y._data)
-        if type(arrays[0]) is not type(arrays[1]) or (op.same_dtype and arrays[0].dtype != arrays[1].dtype):
-            arrays = _check_operands(op, arrays)
+        if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+            if not isinstance(x, Tensor) and _state.raw:
+                # Only gradflow's own rules run while raw mode is on (hooks and custom Functions
+                # turn it off), and they call primitives on arrays only.
+                return _apply_raw(op, inputs, params)
+            inputs = _coerce_inputs(inputs)
+            x, y = inputs
+        a, b = x._data, y._data
+        if type(a) is not type(b) or (op.same_dtype and a.dtype != b.dtype):
+            a, b = _check_operands(op, (a, b))
+        arrays = (a, b)
         requires = x._requires_grad or y._requires_grad
+    elif count == 1:
+        x = inputs[0]
+        if not isinstance(x, Tensor):
+            if _state.raw:
+                return _apply_raw(op, inputs, params)
+            inputs = _coerce_inputs(inputs)
+            x = inputs[0]
+        a = x._data
+        arrays = (a,)
+        requires = x._requires_grad
     else:
+        if not isinstance(inputs[0], Tensor) and _state.raw:
+            return _apply_raw(op, inputs, params)
+        for t in inputs:
+            if not isinstance(t, Tensor):
+                inputs = _coerce_inputs(inputs)
+                break
         arrays = _check_operands(op, tuple([t._data for t in inputs]))
         requires = False
         for t in inputs:
             if t._requires_grad:
                 requires = True
                 break
-    backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
-    if backend is not _NUMPY and len(arrays) > 1:
+    a = arrays[0]
+    backend = _backend_by_array_type.get(type(a)) or of_array(a)
+    if backend is not _NUMPY and count > 1:
         _check_one_gpu(op, arrays)
     result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
     if type(result) is not backend.array_type and type(result) not in _backend_by_array_type:
@@ -373,19 +392,58 @@ def apply(op, inputs, params):
         if jvp_hook is not None:  # forward mode: see forward_ad's note [the hook in apply]
             jvp_hook(op, inputs, params, out)
         return out
-    node = Node(op, inputs, params, tuple([a.shape for a in arrays]), result)
+    # The node, as Node.__init__ would make it. An edge goes to the input's node, to the input
+    # itself if it is a leaf needing .grad, or nowhere.
+    node = _new_node(Node)
+    if count == 2:
+        node.shapes = (a.shape, arrays[1].shape)
+        needs = (x._requires_grad, y._requires_grad)
+        fx, fy = x.grad_fn, y.grad_fn
+        node.next = (fx if fx is not None else (x if needs[0] else None),
+                     fy if fy is not None else (y if needs[1] else None))
+    elif count == 1:
+        node.shapes = (a.shape,)
+        needs = (x._requires_grad,)
+        fx = x.grad_fn
+        node.next = (fx if fx is not None else (x if needs[0] else None),)
+    else:
+        node.shapes = tuple([t.shape for t in arrays])
+        needs = tuple([t._requires_grad for t in inputs])
+        node.next = tuple([t.grad_fn if t.grad_fn is not None else (t if t._requires_grad else None)
+                           for t in inputs])
+    node.op = op
+    node.params = params
+    node.needs_input_grad = needs
+    node.seq = next(_sequence)
+    node.pre_hooks = node.retained = node.unpackers = None
+    node.module = module_path[-1] if module_path else ""
+    node.out_shape = result.shape
+    node.out_dtype = result.dtype
     out = Tensor(result, True, node)
-    if op.save:
+    save = op.save
+    if not save:
+        node.saved_raw = ()
+    else:
         when = op.save_when
-        if when is None:
-            node.save([_Output(result) if i == OUT else inputs[i] for i in op.save])
+        values = []
+        for k in range(len(save)):
+            w = None if when is None else when[k]
+            if w is not None and not needs[w]:
+                values.append(None)
+            elif save[k] == OUT:
+                values.append(_Output(result))
+            else:
+                values.append(inputs[save[k]])
+        if saved_tensor_hooks or observers:
+            node.save(values)
         else:
-            needs = node.needs_input_grad
-            node.save([None if w is not None and not needs[w] else _Output(result) if i == OUT else inputs[i]
-                       for i, w in zip(op.save, when)])
+            node.saved_raw = tuple(values)  # Node.save without hooks or observers to tell
     if jvp_hook is not None:
         jvp_hook(op, inputs, params, out)
     return out
+
+
+_new_node = object.__new__
 
 
 def _apply_raw(op, arrays, params):

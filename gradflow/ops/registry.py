@@ -30,10 +30,10 @@ class Op:
 
     __slots__ = ("name", "forward", "save", "save_when", "same_dtype", "vjp_rule",
                  "fast_vjp_rule", "jvp_rule", "doc", "flops", "accumulate_slot", "accumulate_rule",
-                 "reuses_grad")
+                 "reuses_grad", "backward_arrays")
     # The contract the engine's in-place sums rest on (the note [who owns a gradient array] in
     # autograd/engine.py): a primitive's first-order rule returns, per input, its incoming
-    # gradient, a view, or a new array that nothing else holds (no cache, no saved value).
+    # gradient, a view, or a new writable array that nothing else holds (no cache, no saved value).
     # tests/test_ownership.py checks it for every row of the op table.
     fresh_grads = True
 
@@ -58,6 +58,9 @@ class Op:
             None if w is None else index(w) for w in save_when)
         self.same_dtype = same_dtype
         self.vjp_rule = self.fast_vjp_rule = self.jvp_rule = None
+        # backward_arrays(node, g): the first-order backward on raw arrays — the fast rule itself
+        # once one is declared (no wrapper frame per node), else the VJP rule run on arrays.
+        self.backward_arrays = self._vjp_on_arrays
         self.accumulate_slot = self.accumulate_rule = None
         # True: its fast rules may write over their incoming gradient when ``may_overwrite(g)``
         # says so (the note [a gradient the rule may overwrite] in autograd/node.py).
@@ -79,7 +82,7 @@ class Op:
 
     def fast_vjp(self, rule):
         """Declare ``rule(ctx, g_array) -> tuple of arrays or None``, used when create_graph is False."""
-        self.fast_vjp_rule = rule
+        self.fast_vjp_rule = self.backward_arrays = rule
         return rule
 
     def fast_vjp_into(self, slot):
@@ -88,7 +91,7 @@ class Op:
         ``.grad`` array and return ``ACCUMULATED`` in its place. The engine passes a buffer only
         when nobody else can see it (see the note [who owns a gradient array] in engine.py)."""
         def declare(rule):
-            self.fast_vjp_rule = lambda ctx, g: rule(ctx, g, None)
+            self.fast_vjp_rule = self.backward_arrays = lambda ctx, g: rule(ctx, g, None)
             self.accumulate_slot, self.accumulate_rule = slot, rule
             return rule
         return declare
@@ -105,10 +108,8 @@ class Op:
         grads = self.vjp_rule(node, g)
         return grads if type(grads) is tuple else (grads,)
 
-    def backward_arrays(self, node, g):
-        """First-order backward on raw arrays: the fast rule, else the VJP rule run on arrays."""
-        if self.fast_vjp_rule is not None:
-            return self.fast_vjp_rule(node, g)
+    def _vjp_on_arrays(self, node, g):
+        """First-order backward on raw arrays without a fast rule: the VJP rule run on arrays."""
         if self.vjp_rule is None:
             raise BackwardError(f"op {self.name!r} has no gradient")
         grads = self.vjp_rule(node, g)
