@@ -409,6 +409,8 @@ def _method(function):
     """A Tensor method for ``gradflow.<name>``: primitives are applied directly (no wrapper layer)."""
     if isinstance(function, _ops.Op):
         def method(self, *args, **params):
+            if not args:  # t.exp(), t.tanh(): no argument tuple to build
+                return _apply(function, (self,), params)
             return _apply(function, (self, *args), params)
     else:
         def method(self, *args, **kwargs):

@@ -36,8 +36,8 @@ def _root_grads(roots, grads, create_graph):
     Tensor = node_module._Tensor
     if grads is None and len(roots) == 1:  # the usual loss.backward(): skip the general checks
         root = roots[0]
-        if isinstance(root, Tensor) and root._requires_grad and root.data.size == 1:
-            return [Tensor(_ones_like(root.data))]
+        if isinstance(root, Tensor) and root._requires_grad and root._data.size == 1:
+            return [Tensor(_ones_like(root._data))]
     if grads is None:
         grads = [None] * len(roots)
     if len(grads) != len(roots):
@@ -258,12 +258,13 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                 else:
                     node.saved_raw = None  # Node.release without observers to tell
             shapes = node.shapes
+            checking = anomaly["enabled"]
             index = -1
             for target, gi in zip(node.next, grads):
                 index += 1
                 if target is None or gi is None or gi is ACCUMULATED:
                     continue
-                if gi.shape != shapes[index] or anomaly["enabled"]:
+                if gi.shape != shapes[index] or checking:
                     _check_grad(node, index, gi)
                 # (A NumPy scalar from 0-d arithmetic is immutable: never owned.)
                 own = fresh and gi is not g and type(gi) in _ARRAY_TYPES and gi.base is None
@@ -301,7 +302,10 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
             continue
         if accumulate_into is not None and id(leaf) not in accumulate_into:
             continue
-        if raw:
+        if raw and mine and leaf._grad is None:
+            leaf._grad = Tensor(g)   # the usual first backward: the engine's new array as .grad
+            leaf._grad_owned = True  # (owned arrays are never views: the note above)
+        elif raw:
             _store_grad(leaf, g, mine)
         elif leaf._grad is None:
             leaf._grad = g

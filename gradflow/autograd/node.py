@@ -12,6 +12,7 @@ would make a cycle (tensor -> node -> tensor) that only the garbage collector co
 from __future__ import annotations
 
 import itertools
+import operator as _operator
 
 import numpy as np
 
@@ -130,16 +131,23 @@ class Node:
     @property
     def saved(self):
         """The saved values as Tensors (raw arrays in a first-order backward), in the declared order."""
-        if self.saved_raw is None:
+        saved = self.saved_raw
+        if saved is None:
             raise GraphFreedError(
                 f"backward through {self.op.name!r} a second time: its saved tensors were freed after "
                 "the first backward. Pass retain_graph=True to the first backward() if you need to "
                 "backward through the graph again.")
         Tensor = _Tensor
         if self.unpackers is None:
-            if _state.raw:  # primitives save Tensors, their output, or None
-                return tuple([None if v is None else v.data for v in self.saved_raw])
-            return tuple([Tensor(v.data, True, self) if type(v) is _Output else v for v in self.saved_raw])
+            if _state.raw:  # primitives save Tensors, their output, or None: ._data on each
+                if len(saved) == 1:
+                    v = saved[0]
+                    return (None if v is None else v._data,)
+                if len(saved) == 2:
+                    v, w = saved
+                    return (None if v is None else v._data, None if w is None else w._data)
+                return tuple([None if v is None else v._data for v in saved])
+            return tuple([Tensor(v._data, True, self) if type(v) is _Output else v for v in saved])
         unpacked = []
         for v in self.saved_raw:
             if type(v) is _PackedOutput:
@@ -243,11 +251,14 @@ def hands_out(hooks):
 class _Output:
     """An op's output array as saved by its own node (see the note at the top)."""
 
-    __slots__ = ("data",)
+    __slots__ = ("_data",)
     _written_at = 0  # an output's array is not version-checked (the note [version counters])
 
     def __init__(self, data):
-        self.data = data
+        self._data = data
+
+    # ``_data`` like a Tensor's, so Node.saved reads both alike; ``data`` for everyone else.
+    data = property(_operator.attrgetter("_data"))
 
 
 class _Packed:
@@ -349,7 +360,8 @@ def apply(op, inputs, params):
             inputs = _coerce_inputs(inputs)
             x, y = inputs
         a, b = x._data, y._data
-        if type(a) is not type(b) or (op.same_dtype and a.dtype != b.dtype):
+        # NumPy's built-in dtypes are singletons: the identity test settles the usual case.
+        if type(a) is not type(b) or (op.same_dtype and a.dtype is not b.dtype and a.dtype != b.dtype):
             a, b = _check_operands(op, (a, b))
         arrays = (a, b)
         requires = x._requires_grad or y._requires_grad
@@ -420,20 +432,18 @@ def apply(op, inputs, params):
     node.out_shape = result.shape
     node.out_dtype = result.dtype
     out = Tensor(result, True, node)
-    save = op.save
-    if not save:
+    plan = op.save_plan
+    if not plan:
         node.saved_raw = ()
     else:
-        when = op.save_when
         values = []
-        for k in range(len(save)):
-            w = None if when is None else when[k]
-            if w is not None and not needs[w]:
+        for what, unless in plan:
+            if unless is not None and not needs[unless]:
                 values.append(None)
-            elif save[k] == OUT:
+            elif what == OUT:
                 values.append(_Output(result))
             else:
-                values.append(inputs[save[k]])
+                values.append(inputs[what])
         if saved_tensor_hooks or observers:
             node.save(values)
         else:

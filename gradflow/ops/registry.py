@@ -30,7 +30,7 @@ class Op:
 
     __slots__ = ("name", "forward", "save", "save_when", "same_dtype", "vjp_rule",
                  "fast_vjp_rule", "jvp_rule", "doc", "flops", "accumulate_slot", "accumulate_rule",
-                 "reuses_grad", "backward_arrays")
+                 "reuses_grad", "backward_arrays", "save_plan")
     # The contract the engine's in-place sums rest on (the note [who owns a gradient array] in
     # autograd/engine.py): a primitive's first-order rule returns, per input, its incoming
     # gradient, a view, or a new writable array that nothing else holds (no cache, no saved value).
@@ -56,6 +56,9 @@ class Op:
         self.save = tuple(index(n) for n in save)
         self.save_when = None if save_when is None else tuple(
             None if w is None else index(w) for w in save_when)
+        # (what, unless) per saved value, for apply: input index or OUT, and the input whose
+        # needing no gradient makes saving it unnecessary (None: always saved).
+        self.save_plan = tuple(zip(self.save, self.save_when or (None,) * len(self.save)))
         self.same_dtype = same_dtype
         self.vjp_rule = self.fast_vjp_rule = self.jvp_rule = None
         # backward_arrays(node, g): the first-order backward on raw arrays — the fast rule itself
