@@ -76,3 +76,21 @@ def test_another_threads_backward_does_not_change_what_ops_return(switch_often):
         return results
 
     _in_threads(work, 6)
+
+
+def test_saved_tensors_hooks_apply_to_their_own_thread_only(switch_often):
+    def work(i):
+        x = gf.tensor(np.linspace(0.1, 1.0, 6), requires_grad=True)
+        packed = []
+        if i % 2:
+            with gf.autograd.graph.saved_tensors_hooks(lambda t: packed.append(1) or t, lambda t: t):
+                outs = [gf.tanh(x * x).sum() for _ in range(400)]
+            assert len(packed) == 400 * 3         # x twice for mul, tanh's output
+        else:
+            outs = [gf.tanh(x * x).sum() for _ in range(400)]
+            assert all(out.grad_fn.next[0].unpackers is None for out in outs)
+        for out in outs:
+            out.backward()
+        np.testing.assert_allclose(x.grad.numpy(), 400 * 2 * x.numpy() / np.cosh(x.numpy() ** 2) ** 2, rtol=1e-12)
+
+    _in_threads(work, 6)

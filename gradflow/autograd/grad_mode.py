@@ -22,6 +22,9 @@ class _State(threading.local):
     raw = False       # a first-order backward runs rules on raw arrays (node.py [rules on raw arrays])
     freeing = False   # that backward frees the graph as it goes (Node.release_saved)
     free_grad = None  # the incoming gradient a rule may write over (node.py [a gradient the rule may overwrite])
+    saved_hooks = ()  # (pack, unpack) pairs of this thread's saved_tensors_hooks, innermost last
+    packing_node = None      # what a pack hook is packing right now: the saving node, and
+    packing_output = False   # whether the value is that node's own output (graph.py)
 
 
 _state = _State()

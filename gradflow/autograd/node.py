@@ -32,12 +32,12 @@ ACCUMULATED = type("Accumulated", (), {"__repr__": lambda self: "ACCUMULATED", "
 observers: list = []
 # The module path ("mlp.0") that nn.Module.__call__ sets while a module's forward runs.
 module_path: list = []
-# (pack, unpack) pairs installed by autograd.graph.saved_tensors_hooks; innermost last.
+# (pack, unpack) pairs installed by autograd.graph.saved_tensors_hooks in any thread: a cheap
+# "are there any" test for apply. Each thread packs with its own, ``_state.saved_hooks``; while
+# a pack hook runs, ``_state.packing_node`` / ``packing_output`` say what it is packing (the
+# node, and whether the value is that node's own output, which reaches pack as a fresh leaf
+# Tensor, see the note above), so a hook can tell an activation from a saved input batch.
 saved_tensor_hooks: list = []
-# What a pack hook is packing right now: the saving node and whether the value is that node's own
-# output (which reaches pack as a fresh leaf Tensor, see the note above), so a hook can tell an
-# activation from a saved input batch without a reference cycle.
-packing = {"node": None, "is_output": False}
 anomaly = {"enabled": False}
 _Tensor = None  # gradflow.tensor registers its Tensor class here (it sits above this layer)
 
@@ -103,7 +103,7 @@ class Node:
 
     def save(self, values):
         """Keep ``values`` (input Tensors, the output marker OUT with its array, or None)."""
-        if saved_tensor_hooks:
+        if saved_tensor_hooks and _state.saved_hooks:
             values = self._pack(values)
         self.saved_raw = tuple(values)
         for observer in observers:
@@ -112,12 +112,13 @@ class Node:
     def _pack(self, values):
         from ..tensor import Tensor
 
-        pack, self.unpackers = saved_tensor_hooks[-1]
+        state = _state
+        pack, self.unpackers = state.saved_hooks[-1]
         packed = []
-        packing["node"] = self
+        state.packing_node = self
         try:
             for v in values:
-                packing["is_output"] = type(v) is _Output
+                state.packing_output = type(v) is _Output
                 if type(v) is _Output:
                     packed.append(_PackedOutput(pack(Tensor(v.data))))
                 elif isinstance(v, Tensor):
@@ -125,7 +126,7 @@ class Node:
                 else:
                     packed.append(v)
         finally:
-            packing["node"], packing["is_output"] = None, False
+            state.packing_node, state.packing_output = None, False
         return packed
 
     @property
