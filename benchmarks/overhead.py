@@ -3,6 +3,7 @@
     python -m benchmarks.overhead                     # chain5, 15 rounds, one thread
     python -m benchmarks.overhead --case chain10 --rounds 31
     python -m benchmarks.overhead --profile           # where gradflow's chain5 step spends its time
+    python -m benchmarks.overhead --backward-peak     # bytes a textbook-MLP backward allocates at its peak
 
 Blocks are timed by this thread's CPU time (``time.thread_time``; PyTorch is held to one
 thread): on a shared, loaded machine the wall clock also counts the time other jobs held the
@@ -49,13 +50,49 @@ def quartiles(values):
     return q[0], statistics.median(values), q[2]
 
 
+def backward_peaks(batch=256):
+    """tracemalloc's peak during ``loss.backward()`` of the textbook MLP (L2 penalty, so each
+    weight gets two gradient contributions): with .grad cleared first, and accumulating into the
+    .grad of the previous backward (gradient accumulation over micro-batches)."""
+    import tracemalloc
+
+    import gradflow as gf
+
+    from .contenders.gradflow_impl import _params, mlp_loss
+
+    case = make_case("mlp", batch)
+    x, labels = gf.tensor(case.arrays["x"]), gf.tensor(case.arrays["labels"])
+    layers = _params(case)
+    flat = [p for layer in layers for p in layer]
+
+    def peak(clear):
+        if clear:
+            for p in flat:
+                p.grad = None
+        loss = mlp_loss(x, labels, layers)
+        tracemalloc.start()
+        loss.backward()
+        result = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return result
+
+    fresh = min(peak(True) for _ in range(4))
+    accumulating = min(peak(False) for _ in range(4))
+    print(f"mlp B={batch} backward peak: {fresh / 1e6:.3f} MB with .grad cleared, "
+          f"{accumulating / 1e6:.3f} MB accumulating into .grad")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--case", default="chain5")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--block", type=int, default=100, help="steps per contender per round")
     parser.add_argument("--profile", action="store_true", help="cProfile gradflow's step instead")
+    parser.add_argument("--backward-peak", action="store_true", help="the MLP backward's allocation peak instead")
     args = parser.parse_args(argv)
+    if args.backward_peak:
+        backward_peaks()
+        return
 
     from threadpoolctl import threadpool_limits
 
