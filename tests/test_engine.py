@@ -403,10 +403,10 @@ def test_gradient_sums_are_taken_in_place_only_in_arrays_the_engine_owns():
     engine._accumulate(table, 0, np.ones(3), False, owned)
     total = table[0]
     assert total is not theirs and theirs.tolist() == [0.0, 0.0, 0.0]
-    assert id(total) in owned                 # the sum is the engine's own array ...
+    assert 0 in owned                         # the sum is the engine's own array ...
     engine._accumulate(table, 0, np.ones(3), False, owned)
     assert table[0] is total and total.tolist() == [2.0, 2.0, 2.0]   # ... so it is added into
     fresh = np.ones(3)                        # a new contribution the engine owns takes the sum
-    table = {0: theirs}
+    table, owned = {0: theirs}, set()         # (ownership is per table entry)
     engine._accumulate(table, 0, fresh, True, owned)
     assert table[0] is fresh and fresh.tolist() == [1.0, 1.0, 1.0] and theirs.tolist() == [0.0, 0.0, 0.0]

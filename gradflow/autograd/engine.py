@@ -95,7 +95,8 @@ def _materialize(array):
 #   returns, per input, its incoming gradient, a view, or a new array nobody else holds — the op
 #   table test checks this) when it is not the incoming gradient, not a view, and not returned
 #   twice; and every sum the engine makes itself;
-# - ``owned`` (local to one run) holds the ids of such arrays while they wait in the tables;
+# - ``owned`` (local to one run) holds the table keys (nodes, leaves' ids) whose waiting
+#   gradient is such an array;
 #   a gradient leaves it when it is handed out: to a hook, a retained .grad, grad()'s results;
 # - custom Functions and checkpoint segments run user code: their results are never owned.
 # A leaf's .grad is the engine's own (``leaf._grad_owned``) when the engine made its array and no
@@ -165,7 +166,7 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
     Tensor = node_module._Tensor
     raw = not create_graph
     heap, pending, leaf_grads, leaves = [], {}, {}, {}
-    owned = set()  # ids of table entries the engine may write (the note [who owns a gradient array])
+    owned = set()  # keys of table entries the engine may write (the note [who owns a gradient array])
     capture_nodes, captured = {}, {}
     if capture is not None:
         for i, t in enumerate(capture):
@@ -194,8 +195,8 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
             node = pop(heap)[1]
             g = pending.pop(node)
             mine = False
-            if owned and id(g) in owned:
-                owned.discard(id(g))
+            if node in owned:
+                owned.discard(node)
                 mine = True
             if node.pre_hooks:
                 hooks = node.pre_hooks
@@ -274,7 +275,7 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                         pending[target] = gi
                         push(heap, (-target.seq, target))
                         if own:
-                            owned.add(id(gi))
+                            owned.add(target)
                     else:
                         _accumulate(pending, target, gi, own, owned)
                 else:
@@ -284,14 +285,14 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
                     else:
                         leaf_grads[key], leaves[key] = gi, target
                         if own:
-                            owned.add(id(gi))
+                            owned.add(key)
             grads = gi = g = None  # the tables hold the gradients now: let a rule find them free
     finally:
         state.enabled, state.raw, state.freeing = previous_state
 
     for key, g in leaf_grads.items():
         leaf = leaves[key]
-        mine = id(g) in owned
+        mine = key in owned
         if leaf._leaf_hooks:
             g = _run_hooks(leaf._leaf_hooks, g, raw)
             mine = False
@@ -352,7 +353,7 @@ def _add_leaf_grad(leaf_grads, leaves, leaf, g, mine, owned):
     else:
         leaf_grads[key], leaves[key] = g, leaf
         if mine:
-            owned.add(id(g))
+            owned.add(key)
 
 
 # Note: [summing gradients in place]
@@ -365,19 +366,20 @@ def _accumulate(table, key, g, mine, owned):
     previous = table[key]
     # Owned arrays are writable, C-or-F arrays of the backend's type (their contract in
     # ops/registry.py): only the operands' shapes and dtypes need to agree for += to be exact.
-    if id(previous) in owned:
+    if key in owned:
         if type(previous) is type(g) and previous.shape == g.shape and previous.dtype == g.dtype:
             previous += g
             return
-        owned.discard(id(previous))
     elif mine and type(g) is type(previous) and g.shape == previous.shape and g.dtype == previous.dtype:
         g += previous
         table[key] = g
-        owned.add(id(g))
+        owned.add(key)
         return
     table[key] = total = previous + g
     if type(total) in _ARRAY_TYPES:  # first order, and not a NumPy scalar: a new array nobody holds
-        owned.add(id(total))
+        owned.add(key)
+    else:
+        owned.discard(key)
 
 
 def _owns_memory(g):
