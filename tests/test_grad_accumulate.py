@@ -185,3 +185,15 @@ def test_numpy_gemm_contract(dtype, trans_a, trans_b):
     out[...] = np.nan  # beta = 0 never reads out, as BLAS promises
     numpy_kernels.gemm(np.asfortranarray(a), b[::1], out, trans_a, trans_b)
     np.testing.assert_allclose(out, product, **tolerance)
+
+
+def test_module_zero_grad_keeps_the_engines_buffer():
+    layer = gf.nn.Linear(32, 24, bias=False)
+    x = gf.tensor(X.astype(np.float32))
+    addresses = []
+    for _ in range(4):
+        layer.zero_grad(set_to_none=False)
+        F.linear(x, layer.weight).sum().backward()
+        addresses.append(_address(layer.weight))
+    assert len(set(addresses[1:])) == 1
+    np.testing.assert_allclose(layer.weight.grad.numpy(), _expected(1, X.astype(np.float32)), rtol=1e-5)

@@ -132,10 +132,12 @@ class Module:
     def zero_grad(self, set_to_none=True):
         """Clear every parameter's ``.grad`` (to None, so the next backward allocates afresh)."""
         for p in self.parameters():
-            if set_to_none or p.grad is None:
+            # ._grad: reading .grad would hand the array out (autograd/engine.py), as in optim.
+            if set_to_none or p._grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p._grad.data[...] = 0
+                increment_version(p._grad)
 
     # ----- device and dtype ----------------------------------------------------------------------
     def to(self, *args, device=None, dtype=None):
