@@ -1,6 +1,6 @@
 """linear's weight gradient added into .grad by gemm (beta = 1), and only where nobody can tell.
 
-See the note [accumulating into .grad] in gradflow/autograd/engine.py for when the engine offers
+See the note [who owns a gradient array] in gradflow/autograd/engine.py for when the engine offers
 a .grad array; each test here takes away one of those conditions and checks it falls back.
 """
 import tracemalloc
