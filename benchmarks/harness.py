@@ -4,7 +4,8 @@ of them alike; one process per group of contenders that may share a thread pool.
 A *worker* (``python -m benchmarks.harness GROUP CASES ROUNDS``) builds each case for the
 contenders of its group, warms them up, then times ``ROUNDS`` rounds in which each contender runs
 a block of iterations; it prints ``{case: {contender: [seconds per iteration, one per round]}}``
-as JSON. ``run.py`` starts the workers round-robin and pools their rounds.
+and threadpoolctl's view of its thread pools as JSON. ``run.py`` starts the workers round-robin
+and pools their rounds.
 """
 from __future__ import annotations
 
@@ -86,7 +87,18 @@ def worker(group, case_names, rounds):
                 skipped.setdefault(f"{name}:{case_name}", "not implemented for this workload")
         if steps:
             results[case_name] = time_case(steps, rounds)
-    return {"times": results, "skipped": skipped}
+    return {"times": results, "skipped": skipped, "threadpools": thread_pools()}
+
+
+def thread_pools():
+    """threadpoolctl's view of the BLAS/OpenMP pools this process loaded (how many, how many
+    threads each), or a line saying why there is none."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return "threadpoolctl is not installed (pip install threadpoolctl)"
+    keys = ("user_api", "internal_api", "prefix", "version", "num_threads", "threading_layer", "filepath")
+    return [{k: pool.get(k) for k in keys} for pool in threadpoolctl.threadpool_info()]
 
 
 if __name__ == "__main__":

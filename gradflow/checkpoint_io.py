@@ -1,4 +1,4 @@
-"""Checkpoints: model + optimizer + epoch in one ``.npz`` file, loaded without pickle.
+"""Checkpoints: model + optimizer + epoch in one ``.npz`` (or ``.safetensors``) file, loaded without pickle.
 
 Layout (every member a plain array, so ``np.load(..., allow_pickle=False)`` reads it):
 
@@ -9,8 +9,12 @@ Layout (every member a plain array, so ``np.load(..., allow_pickle=False)`` read
 - ``optim/<index>/<key>``: each array of the optimizer's per-parameter state;
 - ``extra/<name>``: any other arrays the caller passes (the CLI's feature scaling).
 
-Writing goes to a temporary file that replaces the target at the end, so an interrupted save
-leaves the old checkpoint intact. Loading reads and checks every member first; ``restore`` then
+A path ending in ``.safetensors`` holds the same entries in that format (``safetensors_io``).
+
+Writing goes to a temporary file of its own (a unique name in the target's folder, removed on
+any failure) that replaces the target with one atomic ``os.replace`` at the end: an interrupted
+save leaves the old checkpoint intact, two writers never share a temporary file, and a reader
+always sees one complete checkpoint, the old or the new. Loading reads and checks every member first; ``restore`` then
 loads model and optimizer together and puts the model back if the optimizer does not fit, so a
 bad file never leaves a half-loaded model.
 """
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,27 +72,87 @@ def save_checkpoint(path, model, optimizer=None, epoch=0, config=None, extra=Non
                              "scalars": scalars}
     for name, value in (extra or {}).items():
         members[f"extra/{name}"] = _host(value)
+    if is_safetensors(path):
+        from .safetensors_io import encode
+
+        data = encode(members, meta, CheckpointError)
+        atomic_write(path, lambda f: f.write(data))
+        return
     members["meta"] = np.array(json.dumps(meta))
-    temporary = path.with_name(path.name + ".tmp")
-    with open(temporary, "wb") as f:
-        np.savez(f, **members)
-    os.replace(temporary, path)
+    atomic_write(path, lambda f: np.savez(f, **members))
+
+
+def is_safetensors(path):
+    """The format follows the suffix: ``.safetensors`` (see safetensors_io), anything else ``.npz``."""
+    return Path(path).suffix.lower() == ".safetensors"
+
+
+def atomic_write(path, write):
+    """Call ``write(binary file)`` on a fresh temporary file beside ``path``, then move it over ``path``.
+
+    The temporary name is unique (``mkstemp``), so concurrent writers of one path do not collide;
+    it is in the same folder, so ``os.replace`` is an atomic rename; it is removed on any failure
+    (including KeyboardInterrupt), so no ``*.tmp`` is left behind.
+    """
+    path = Path(path)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent or ".", prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's first bytes (an empty archive: the second)
+
+
+def read_npz(path, error, what):
+    """Every member of the ``.npz`` archive at ``path`` as a dict, without pickle.
+
+    Anything that is not a readable archive raises ``error`` (one sentence naming ``what`` and
+    the file): a missing file, a ``.npy`` array or a text file under a ``.npz`` name, a
+    truncated or corrupt archive.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {str(path)!r} " + ("is a folder, not a file" if path.is_dir() else "does not exist"))
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if head[:4] not in _ZIP_MAGIC:
+        kind = "a single .npy array" if head == b"\x93NUMPY" else "not a zip archive"
+        raise error(f"{what} {str(path)!r} is not a .npz archive ({kind})")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            return {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError, RuntimeError) as exc:
+        raise error(f"{what} {str(path)!r} is truncated or corrupt ({exc})") from None
 
 
 def load_checkpoint(path) -> Checkpoint:
     """Read and check a checkpoint file; raises CheckpointError (naming the file) if it is unusable."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            members = {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
-        raise CheckpointError(f"checkpoint {str(path)!r} is truncated or corrupt ({exc})") from None
-    try:
-        meta = json.loads(str(members.pop("meta")))
-    except (KeyError, json.JSONDecodeError):
-        raise CheckpointError(f"{path}: not a gradflow checkpoint (no readable 'meta' member)") from None
+    if is_safetensors(path):
+        from .safetensors_io import decode
+
+        members, meta = decode(path, CheckpointError)
+        if meta is None:  # weights written by another framework: a model state and nothing else
+            meta = {"format": FORMAT, "version": VERSION, "epoch": 0, "config": {}}
+    else:
+        members = read_npz(path, CheckpointError, "checkpoint")
+        try:
+            meta = json.loads(str(members.pop("meta")))
+        except (KeyError, json.JSONDecodeError):
+            raise CheckpointError(f"{path}: not a gradflow checkpoint (no readable 'meta' member)") from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: not a gradflow checkpoint ('meta' is a JSON {type(meta).__name__}, "
+                              "not an object)")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a gradflow checkpoint (format {meta.get('format')!r})")
     if meta.get("version") != VERSION:
@@ -107,13 +172,22 @@ def load_checkpoint(path) -> Checkpoint:
             raise CheckpointError(f"{path}: unexpected member {name!r}")
     optimizer_state = optimizer_class = None
     if "optimizer" in meta:
-        info = meta["optimizer"]
-        state = {}
-        for index in set(optim_arrays) | set(info.get("scalars", {})):
-            state[int(index)] = {**info.get("scalars", {}).get(index, {}), **optim_arrays.get(index, {})}
-        optimizer_state = {"state": state, "param_groups": info["param_groups"]}
-        optimizer_class = info["class"]
-    return Checkpoint(int(meta["epoch"]), model_state, optimizer_state, optimizer_class,
+        try:
+            info = meta["optimizer"]
+            state = {}
+            for index in set(optim_arrays) | set(info.get("scalars", {})):
+                state[int(index)] = {**info.get("scalars", {}).get(index, {}), **optim_arrays.get(index, {})}
+            optimizer_state = {"state": state, "param_groups": info["param_groups"]}
+            optimizer_class = info["class"]
+        except (AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"{path}: malformed 'optimizer' entry in 'meta' ({type(exc).__name__}: "
+                                  f"{exc})") from None
+    epoch = meta.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise CheckpointError(f"{path}: 'meta' needs 'epoch' as a non-negative integer, got {epoch!r}")
+    if not isinstance(meta.get("config", {}), dict):
+        raise CheckpointError(f"{path}: 'meta' field 'config' must be an object, got {meta['config']!r}")
+    return Checkpoint(epoch, model_state, optimizer_state, optimizer_class,
                       meta.get("config", {}), extra)
 
 
@@ -126,10 +200,17 @@ def restore(checkpoint, model, optimizer=None):
             raise CheckpointError(f"checkpoint was saved with optimizer {checkpoint.optimizer_class}, "
                                   f"not {type(optimizer).__name__}")
     try:
+        own = model.state_dict()
         for name, array in checkpoint.model_state.items():
-            if array.dtype.kind != "f":
-                raise CheckpointError(f"entry {name!r} has dtype {array.dtype}, expected floating point")
-        backup = {name: t.data.copy() for name, t in model.state_dict().items()}
+            # Parameters are floating; a buffer may be an integer counter (num_batches_tracked).
+            expected = "f" if name not in own or own[name].dtype.kind == "f" else "iu"
+            if array.dtype.kind not in expected:
+                raise CheckpointError(f"entry {name!r} has dtype {array.dtype}, expected "
+                                      f"{'floating point' if expected == 'f' else 'an integer type'}")
+            if name in own and array.dtype != own[name].dtype:  # no precision silently gained or lost
+                raise CheckpointError(f"entry {name!r} has dtype {array.dtype} but the model's parameter is "
+                                      f"{own[name].dtype}; convert one of them (model.to({str(array.dtype)!r}))")
+        backup = {name: t.data.copy() for name, t in own.items()}
         model.load_state_dict(checkpoint.model_state)
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"checkpoint does not fit the model: {exc}") from None

@@ -5,6 +5,7 @@ Each inherits from the built-in exception a Python user would expect to catch
 device state), so ``except ValueError`` still works, while ``except
 gradflow.ShapeError`` catches exactly ours.
 """
+import numpy.exceptions as _numpy_exceptions
 
 
 class GradflowError(Exception):
@@ -13,6 +14,30 @@ class GradflowError(Exception):
 
 class ShapeError(GradflowError, ValueError):
     """Operand shapes do not fit the operation (names the shapes)."""
+
+
+class AxisError(ShapeError, _numpy_exceptions.AxisError):
+    """An axis argument is out of range for the tensor's dimensions. Also NumPy's AxisError, so
+    ``except IndexError`` (PyTorch's "Dimension out of range") and ``except ValueError`` catch it."""
+
+
+def check_axis(axis, ndim, shape, what="axis"):
+    """``axis`` wrapped into ``range(ndim)``, or AxisError naming the shape. A 0-d tensor accepts
+    axis 0 and -1, as PyTorch does (the reduction or squeeze over it is then over no axis)."""
+    bound = ndim if ndim else 1
+    if not isinstance(axis, int) or isinstance(axis, bool):
+        axis = _as_int(axis, what)
+    if not -bound <= axis < bound:
+        raise AxisError(f"{what} {axis} is out of range for a tensor of shape {tuple(shape)} "
+                        f"(expected in [{-bound}, {bound - 1}])")
+    return axis % bound
+
+
+def _as_int(axis, what):
+    try:
+        return int(axis.__index__())
+    except (AttributeError, TypeError):
+        raise TypeError(f"{what} must be an integer, got {type(axis).__name__}") from None
 
 
 class DTypeError(GradflowError, TypeError):

@@ -5,7 +5,7 @@ the user made is a leaf. Operators and methods route to the op table in ``gradfl
 """
 from __future__ import annotations
 
-import operator as _operator
+from operator import attrgetter as _attrgetter
 
 import numpy as np
 
@@ -65,7 +65,7 @@ class Tensor:
     # ``p.data = new`` and ``p.data -= lr * g`` alike — counts as an in-place write: a graph that
     # saved ``p`` then refuses to backward. Writing into the array itself (``p.data[...] = 0``,
     # the array ``.numpy()`` returned) is not seen; see the note [version counters].
-    data = property(_operator.attrgetter("_data"), _set_data, doc="The array (NumPy or CuPy) behind the tensor.")
+    data = property(_attrgetter("_data"), _set_data, doc="The array (NumPy or CuPy) behind the tensor.")
 
     # ----- what it is -------------------------------------------------------------------
     shape = property(lambda self: tuple(self._data.shape))
@@ -127,6 +127,20 @@ class Tensor:
     def numpy(self):
         """The data as a host NumPy array (a copy for CUDA tensors; shared memory on CPU)."""
         return of_array(self.data).to_numpy(self.data)
+
+    # Interchange (gradflow/interop.py): zero-copy; a tensor that requires grad exports its data.
+    def __array__(self, dtype=None, copy=None):
+        from .interop import host_array
+
+        return host_array(self, dtype, copy)
+
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        from .interop import dlpack_capsule
+
+        return dlpack_capsule(self, stream, max_version, dl_device, copy)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
 
     def item(self):
         if self.data.size != 1:
@@ -346,6 +360,8 @@ def constant_like(value, like):
     backend = of_array(like.data)
     if isinstance(value, (bool, int, float)) and not isinstance(value, np.generic):
         dtype = np.result_type(like.data.dtype, value)
+        if isinstance(value, float) and dtype.kind == "f" and like.data.dtype.kind in "iub":
+            dtype = _dtypes.default_float()  # int tensor × 1.5 is float32, as in PyTorch
         return Tensor(backend.xp.asarray(value, dtype=dtype))
     return Tensor(backend.xp.asarray(_host_array(value, None)))
 
@@ -425,4 +441,52 @@ _METHODS = ("exp log sqrt tanh sigmoid relu sum mean max min var std reshape vie
             "log_softmax swapaxes any all pow square expand_as abs neg isfinite isnan").split()
 for _name in _METHODS:
     setattr(Tensor, _name, _method(getattr(_ops, _name)))
+del _name
+
+# Elementwise math, rounding and predicates (issue 13): NumPy names and PyTorch's aliases.
+_ELEMENTWISE_METHODS = ("sin cos tan arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh asin acos atan "
+                        "atan2 asinh acosh atanh exp2 expm1 log2 log10 log1p rsqrt reciprocal hypot floor ceil round "
+                        "trunc fix copysign fmod remainder floor_divide logaddexp lerp nan_to_num isinf isposinf "
+                        "isneginf isclose logical_and logical_or logical_xor logical_not bitwise_and bitwise_or "
+                        "bitwise_xor bitwise_not bitwise_left_shift bitwise_right_shift").split()
+for _name in _ELEMENTWISE_METHODS:
+    setattr(Tensor, _name, _method(getattr(_ops, _name)))
+del _name
+
+
+def _operator(function, reflected=False):
+    if reflected:
+        return lambda self, other: function(other, self)
+    return lambda self, other: function(self, other)
+
+
+# % and // are Python's (and PyTorch's remainder / floor_divide); & | ^ ~ << >> are bitwise.
+for _names, _function in ((("__mod__", "__rmod__"), _ops.remainder),
+                          (("__floordiv__", "__rfloordiv__"), _ops.floor_divide),
+                          (("__and__", "__rand__"), _ops.bitwise_and), (("__or__", "__ror__"), _ops.bitwise_or),
+                          (("__xor__", "__rxor__"), _ops.bitwise_xor),
+                          (("__lshift__", "__rlshift__"), _ops.left_shift),
+                          (("__rshift__", "__rrshift__"), _ops.right_shift)):
+    setattr(Tensor, _names[0], _operator(_function))
+    setattr(Tensor, _names[1], _operator(_function, reflected=True))
+Tensor.__invert__ = lambda self: _ops.bitwise_not(self)
+del _names, _function
+
+# Issue 13 part B: reductions/scans, movement, indexing. ``repeat`` is PyTorch's (tile), not
+# NumPy's (``gradflow.repeat`` is NumPy's: repeat_interleave).
+from .ops import movement as _movement  # noqa: E402
+
+for _name in ("prod logsumexp cumsum cumprod cummax cummin logcumsumexp sort argsort topk median flip roll tile "
+              "repeat_interleave split chunk unbind tril triu diag diagonal trace unfold movedim moveaxis gather "
+              "scatter scatter_add scatter_reduce index_select take_along_axis take_along_dim masked_fill masked_select nonzero "
+              "argwhere").split():
+    setattr(Tensor, _name, _method(getattr(_ops, _name)))
+
+
+def _repeat(self, *sizes):
+    """PyTorch's ``Tensor.repeat(*sizes)``: the tensor tiled ``sizes`` times per axis (NumPy's tile)."""
+    return _movement.repeat_tensor(self, *sizes)
+
+
+Tensor.repeat = _repeat
 del _name

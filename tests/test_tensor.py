@@ -103,3 +103,27 @@ def test_gradflow_device_cpu_forces_cpu(monkeypatch):
 def test_unknown_device_string():
     with pytest.raises(gf.DeviceError, match="unknown device 'tpu'"):
         gf.zeros(1, device="tpu")
+
+
+def test_integer_operands_take_the_floating_dtype():
+    # One rule (PyTorch's): an integer tensor meeting a float32 one gives float32, where NumPy 2
+    # gives float64; the gradient of the float operand keeps its dtype on both backward paths.
+    ints = gf.tensor(np.array([1, 2, 3], dtype=np.int64))
+    for dtype in (gf.float32, gf.float64):
+        x = gf.tensor([0.5, 1.5, 2.5], dtype=dtype, requires_grad=True)
+        results = [x * ints, ints * x, x + ints, ints - x, x / ints, ints / x, x ** ints, gf.maximum(x, ints),
+                   gf.where(ints > 1, x, ints), gf.concatenate([x, ints]), x @ ints]
+        for y in results:
+            assert y.dtype == dtype, y
+        loss = sum(y.sum() for y in results)
+        (g,) = gf.autograd.grad(loss, [x], create_graph=True)
+        loss.backward()
+        assert g.dtype == x.grad.dtype == dtype
+        np.testing.assert_allclose(g.numpy(), x.grad.numpy(), rtol=1e-6)
+    xs = np.array([0.5, 1.5, 2.5])
+    np.testing.assert_allclose((gf.tensor(xs, requires_grad=True) * ints).numpy(), xs * [1, 2, 3])
+    assert (ints * 1.5).dtype == gf.float32 and (ints * 1.5).tolist() == [1.5, 3.0, 4.5]
+    assert (gf.tensor(np.array([1, 2], np.int8)) * gf.ones(2, dtype="float16")).dtype == gf.float16
+    assert (ints / ints).dtype == np.float64  # integer ÷ integer follows NumPy (README)
+    with pytest.raises(gf.DTypeError, match="float32, float64"):
+        gf.ones(3) * gf.ones(3, dtype="float64")  # two floating dtypes still refuse to mix

@@ -17,6 +17,7 @@ import operator as _operator
 import numpy as np
 
 from ..backends import NUMPY as _NUMPY, _by_array_type as _backend_by_array_type, dispatch, of_array
+from .. import dtypes as _dtypes
 from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError, InplaceModificationError
 from . import grad_mode
 from .grad_mode import _state
@@ -140,7 +141,7 @@ class Node:
                 "backward through the graph again.")
         Tensor = _Tensor
         if self.unpackers is None:
-            if _state.raw:  # primitives save Tensors, their output, or None: ._data on each
+            if _state.raw:  # primitives save Tensors, their output, arrays they keep, or None: ._data on each
                 if len(saved) == 1:
                     v = saved[0]
                     return (None if v is None else v._data,)
@@ -148,13 +149,16 @@ class Node:
                     v, w = saved
                     return (None if v is None else v._data, None if w is None else w._data)
                 return tuple([None if v is None else v._data for v in saved])
-            return tuple([Tensor(v._data, True, self) if type(v) is _Output else v for v in saved])
+            return tuple([Tensor(v._data, True, self) if type(v) is _Output else
+                          v._data if type(v) is _Kept else v for v in saved])
         unpacked = []
         for v in self.saved_raw:
             if type(v) is _PackedOutput:
                 unpacked.append(Tensor(self._unpack(v.value).data, True, self))
             elif type(v) is _Packed:
                 unpacked.append(self._unpack(v.value))
+            elif type(v) is _Kept:
+                unpacked.append(v.data)
             else:
                 unpacked.append(v)
         if _state.raw:
@@ -262,6 +266,20 @@ class _Output:
     data = property(_operator.attrgetter("_data"))
 
 
+class _Kept:
+    """An array an op's forward made besides its output and keeps for backward (``keeps`` in
+    ops/registry.py: max-pool's argmax indices, batch norm's x̂ and 1/σ). Rules read it as the
+    raw array in both orders: it is data about the forward, never differentiated through."""
+
+    __slots__ = ("_data",)
+    _written_at = 0  # made by the forward, held only by the node: nothing else can write it
+
+    def __init__(self, data):
+        self._data = data
+
+    data = property(_operator.attrgetter("_data"))  # as _Output
+
+
 class _Packed:
     """A saved input as returned by a saved_tensors_hooks pack function."""
 
@@ -303,6 +321,7 @@ def _check_operands(op, arrays):
         for array in arrays:
             if array.dtype is not dtype and array.dtype != dtype:
                 _check_float_dtypes(op, arrays)
+                return _dtypes.promote_integers(arrays)  # see dtypes' note [integer operands of floating ops]
     return arrays
 
 
@@ -331,6 +350,12 @@ def _check_float_dtypes(op, arrays):
         names = ", ".join(str(a.dtype) for a in arrays)
         raise DTypeError(f"{op.name}: operands have different floating dtypes ({names}); "
                          "convert one with .to(dtype) so no precision is silently gained or lost")
+
+
+def _rewrap(inputs, arrays):
+    """Inputs whose array _check_operands replaced (an integer operand cast to float) as new constants,
+    so the node saves, and the VJPs see, the promoted values."""
+    return tuple(t if t.data is a else _Tensor(a) for t, a in zip(inputs, arrays)) if inputs else inputs
 
 
 def _coerce_inputs(inputs):
@@ -363,7 +388,11 @@ def apply(op, inputs, params):
         a, b = x._data, y._data
         # NumPy's built-in dtypes are singletons: the identity test settles the usual case.
         if type(a) is not type(b) or (op.same_dtype and a.dtype is not b.dtype and a.dtype != b.dtype):
-            a, b = _check_operands(op, (a, b))
+            arrays = _check_operands(op, (a, b))
+            if arrays[0] is not a or arrays[1] is not b:  # an integer operand cast to float
+                inputs = _rewrap(inputs, arrays)
+                x, y = inputs
+            a, b = arrays
         arrays = (a, b)
         requires = x._requires_grad or y._requires_grad
     elif count == 1:
@@ -384,6 +413,7 @@ def apply(op, inputs, params):
                 inputs = _coerce_inputs(inputs)
                 break
         arrays = _check_operands(op, tuple([t._data for t in inputs]))
+        inputs = _rewrap(inputs, arrays)
         requires = False
         for t in inputs:
             if t._requires_grad:
@@ -394,6 +424,9 @@ def apply(op, inputs, params):
     if backend is not _NUMPY and count > 1:
         _check_one_gpu(op, arrays)
     result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
+    kept = None
+    if op.keeps:  # the forward returned (output, *arrays to keep)
+        result, kept = result[0], result[1:]
     if type(result) is not backend.array_type and type(result) not in _backend_by_array_type:
         result = backend.xp.asarray(result)  # a NumPy scalar from 0-d arithmetic; to_device's result stays
     if dispatch.active is not None:  # the only cost of counting when off (backends/dispatch.py)
@@ -434,7 +467,7 @@ def apply(op, inputs, params):
     node.out_dtype = result.dtype
     out = Tensor(result, True, node)
     plan = op.save_plan
-    if not plan:
+    if not plan and kept is None:
         node.saved_raw = ()
     else:
         values = []
@@ -445,6 +478,9 @@ def apply(op, inputs, params):
                 values.append(_Output(result))
             else:
                 values.append(inputs[what])
+        if kept is not None:
+            for k in kept:
+                values.append(_Kept(k))
         if saved_tensor_hooks or observers:
             node.save(values)
         else:
@@ -458,8 +494,12 @@ _new_node = object.__new__
 
 
 def _apply_raw(op, arrays, params):
+    if op.same_dtype and len(arrays) > 1 and (len(arrays) > 2 or arrays[0].dtype != arrays[1].dtype):
+        arrays = _dtypes.promote_integers(arrays)  # as apply does: int × float32 stays float32
     backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
     result = op.forward(backend, *arrays, **params)
+    if op.keeps:
+        result = result[0]
     if type(result) is not backend.array_type and type(result) not in _backend_by_array_type:
         result = backend.xp.asarray(result)  # a NumPy scalar from 0-d arithmetic; to_device's result stays
     if dispatch.active is not None:

@@ -47,11 +47,10 @@ class Backend:
 
 
 def _make_numpy_backend():
-    import scipy.special
+    # Not scipy.special: loading it starts SciPy's own BLAS thread pool (the note [one BLAS pool]).
+    from . import numpy_kernels, numpy_special
 
-    from . import numpy_kernels
-
-    return Backend("numpy", "cpu", np, numpy_kernels, scipy.special)
+    return Backend("numpy", "cpu", np, numpy_kernels, numpy_special)
 
 
 NUMPY = _make_numpy_backend()

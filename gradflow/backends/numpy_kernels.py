@@ -14,15 +14,16 @@ Contracts:
 - ``softmax_xent_forward(logits, labels)`` -> per-row loss ``logsumexp(row) - row[label]``.
 - ``softmax_xent_backward(logits, labels, scale)`` -> ``(softmax(logits) - onehot) * scale``.
 - ``sgd_update`` / ``adam_update``: PyTorch's published update rules, in place.
-- ``gemm(a, b, out, trans_a, trans_b, alpha, beta)``: ``out = alpha op(a) op(b) + beta out``.
+- ``gemm(a, b, out, trans_a, trans_b, alpha, beta)``: ``out = alpha op(a) op(b) + beta out``
+  (2-D operands; NumPy's BLAS, no second thread pool).
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import scipy.linalg.blas
-import scipy.special
+
+from .numpy_special import erf, expit
 
 ACTIVATION_SAVES = {
     "relu": "out", "leaky_relu": "x", "sigmoid": "out", "tanh": "out",
@@ -44,17 +45,17 @@ def act_forward(name, x, alpha=0.01):
     if name == "leaky_relu":
         return np.where(x > 0, x, x * x.dtype.type(alpha))
     if name == "sigmoid":
-        return scipy.special.expit(x)
+        return expit(x)
     if name == "tanh":
         return np.tanh(x)
     if name == "gelu":
-        return (x * (1 + scipy.special.erf(x * _SQRT_HALF)) * 0.5).astype(x.dtype, copy=False)
+        return (x * (1 + erf(x * _SQRT_HALF)) * 0.5).astype(x.dtype, copy=False)
     if name == "gelu_tanh":
         return (0.5 * x * (1 + np.tanh(_gelu_tanh_inner(x)))).astype(x.dtype, copy=False)
     if name == "softplus":
         return np.logaddexp(x.dtype.type(0), x)
     if name == "silu":
-        return x * scipy.special.expit(x)
+        return x * expit(x)
     raise KeyError(f"unknown activation {name!r}; known: {sorted(ACTIVATION_SAVES)}")
 
 
@@ -70,7 +71,7 @@ def act_derivative(name, saved, alpha=0.01):
     if name == "tanh":
         return one - saved * saved
     if name == "gelu":
-        cdf = 0.5 * (1 + scipy.special.erf(saved * _SQRT_HALF))
+        cdf = 0.5 * (1 + erf(saved * _SQRT_HALF))
         pdf = _INV_SQRT_2PI * np.exp(-0.5 * saved * saved)
         return (cdf + saved * pdf).astype(saved.dtype, copy=False)
     if name == "gelu_tanh":
@@ -80,7 +81,7 @@ def act_derivative(name, saved, alpha=0.01):
     if name == "softplus":
         return -np.expm1(-saved)
     if name == "silu":
-        s = scipy.special.expit(saved)
+        s = expit(saved)
         return s * (one + saved * (one - s))
     raise KeyError(f"unknown activation {name!r}; known: {sorted(ACTIVATION_SAVES)}")
 
@@ -108,7 +109,7 @@ def _select_by_mask(g, mask):
 # at once where the CUDA kernel holds only x and φ(x + b).
 _IN_PLACE = {
     "relu": lambda z: np.maximum(z, 0, out=z),
-    "sigmoid": lambda z: scipy.special.expit(z, out=z),
+    "sigmoid": lambda z: expit(z, out=z),
     "tanh": lambda z: np.tanh(z, out=z),
     "softplus": lambda z: np.logaddexp(z.dtype.type(0), z, out=z),
 }
@@ -201,28 +202,33 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.9
     param -= (lr / bias_correction1) * exp_avg / denom
 
 
-# BLAS gemm by dtype; others (float16, integers) take the NumPy path below.
-_BLAS_GEMM = {np.dtype(np.float32): scipy.linalg.blas.sgemm, np.dtype(np.float64): scipy.linalg.blas.dgemm}
+# Note: [gemm through NumPy's BLAS]
+# BLAS's gemm can add into ``out`` itself (beta = 1), but NumPy exposes only matmul. Calling
+# SciPy's sgemm instead would drive SciPy's own OpenBLAS pool beside NumPy's (see the note
+# [one BLAS pool] in numpy_special.py), so the product goes through matmul: straight into
+# ``out`` when beta = 0, else in row blocks of at most 1/8 of ``out`` into a scratch block that
+# is added in. A weight gradient thus accumulates into .grad without a gradient-sized temporary.
+_BLOCKS = 8
 
 
 def gemm(a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
-    """out = alpha op(a) op(b) + beta out, in place; with beta = 1 BLAS adds into ``out`` itself,
-    so a weight gradient accumulates into .grad without a temporary (float32/float64)."""
-    blas = _BLAS_GEMM.get(out.dtype)
-    if (blas is not None and a.dtype == b.dtype == out.dtype and a.ndim == b.ndim == out.ndim == 2
-            and out.flags.c_contiguous and out.size and a.size and b.size):
-        # BLAS is column-major: a C-ordered (M, N) ``out`` is the Fortran-ordered (N, M) outᵀ,
-        # so compute outᵀ = op(b)ᵀ op(a)ᵀ, passing each C-ordered operand as its Fortran-ordered
-        # transpose with the caller's flag unchanged. No operand is copied when contiguous.
-        result = blas(alpha, b.T, a.T, beta=beta, c=out.T, trans_a=int(trans_b), trans_b=int(trans_a),
-                      overwrite_c=1)
-        if not np.shares_memory(result, out):  # f2py had to copy ``out``: write the answer back
-            out[...] = result.T
-        return out
-    product = (a.T if trans_a else a) @ (b.T if trans_b else b)
+    """out = alpha op(a) op(b) + beta out, in place (NumPy's BLAS; see the note above)."""
+    op_a = a.T if trans_a else a
+    op_b = b.T if trans_b else b
     if beta == 0:
-        np.multiply(product, alpha, out=out) if alpha != 1 else np.copyto(out, product)
-    else:
+        np.matmul(op_a, op_b, out=out)
+        if alpha != 1:
+            out *= alpha
+        return out
+    if beta != 1:
         out *= beta
-        out += alpha * product if alpha != 1 else product
+    rows = out.shape[0]
+    step = max(1, -(-rows // _BLOCKS))
+    scratch = np.empty((min(step, rows),) + out.shape[1:], np.result_type(op_a, op_b))
+    for start in range(0, rows, step):
+        block = scratch[:min(step, rows - start)]
+        np.matmul(op_a[start:start + step], op_b, out=block)
+        if alpha != 1:
+            block *= alpha
+        out[start:start + step] += block
     return out

@@ -4,7 +4,8 @@ Runs one measured training step (and one ``no_grad`` forward) per batch size thr
 ``gradflow.memory.profile``, prints the measurements as a table, the fitted lines
 ``bytes = fixed + per_example × batch`` and, given ``--budget``, the largest batch whose
 predicted training peak fits it. ``--json`` writes the numbers, ``--plot`` draws them.
-The model is an MLP spec (``mlp:784-256-256-10``) or a checkpoint written by ``gradflow train --save``.
+The model is an MLP spec (``mlp:784-256-256-10``), a model family of ``gradflow.models`` with its
+options (``cnn`` or ``cnn:1x8x8``, the image shape), or a checkpoint written by ``gradflow train --save``.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def register(subparsers):
     parser = subparsers.add_parser("memory", help="profile training memory against batch size; the batch a budget allows",
                                    description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mlp:784-256-256-10", metavar="SPEC|PATH",
-                        help="'mlp:IN-HIDDEN...-OUT' (layer sizes), or a checkpoint from 'gradflow train --save' "
+                        help="'mlp:IN-HIDDEN...-OUT' (layer sizes), 'cnn[:CxHxW]' (image shape, default 1x8x8), "
+                             "or a checkpoint from 'gradflow train --save' "
                              "(default: mlp:784-256-256-10)")
     parser.add_argument("--activation", default=None,
                         help="hidden activation of an mlp: spec: relu, gelu, sigmoid, tanh, leaky_relu, softplus "
@@ -45,6 +47,12 @@ def register(subparsers):
                                                          "(PNG/SVG/PDF; needs matplotlib: pip install 'gradflow[plot]')")
     parser.add_argument("--seed", type=int, default=0, help="seed for the weights and the random batches (default: 0)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar over the sweep")
+    # transformer:... specs also sweep sequence length: gradflow/cli/memory_sequence.py
+    parser.add_argument("--seq-len", metavar="L,L,...", help="sequence lengths for a transformer:KEY=N,... model "
+                                                             "(d, heads, ff, layers, vocab, classes), at least three "
+                                                             "(default: 32,64,128,256)")
+    parser.add_argument("--attention", choices=("math", "efficient"), default="math",
+                        help="attention kernel of a transformer model (default: math, which keeps the probabilities)")
     parser.set_defaults(func=run_memory)
 
 
@@ -106,6 +114,9 @@ def build_model(args, device):
     from ..nn import MLP
 
     spec = args.model
+    family, _, options = spec.partition(":")
+    if family.lower() == "cnn":
+        return _cnn_model(options, None, device), f"cnn {options or '1x8x8'}", None
     if spec.lower().startswith(SPEC_PREFIX):
         sizes, activation, source, optimizer_class = parse_mlp_spec(spec), args.activation or "relu", None, None
     else:
@@ -114,6 +125,9 @@ def build_model(args, device):
         from .train import _load_checkpoint
 
         checkpoint = _load_checkpoint(spec)
+        if checkpoint.config.get("model", "mlp") == "cnn":
+            model = _cnn_model("x".join(map(str, checkpoint.config.get("image_shape", (1, 8, 8)))), checkpoint, device)
+            return model, f"cnn from {spec}", checkpoint.optimizer_class
         sizes, activation = checkpoint.config["sizes"], checkpoint.config["activation"]
         if args.activation is not None and args.activation != activation:
             raise CommandError(f"--activation applies to mlp: specs; checkpoint {spec!r} was trained with {activation!r}")
@@ -128,6 +142,27 @@ def build_model(args, device):
     description = (f"MLP {'-'.join(map(str, sizes))} {activation}" + ("" if args.fused else " unfused")
                    + (f" from {source}" if source else ""))
     return model, description, optimizer_class
+
+
+def _cnn_model(options, checkpoint, device):
+    """The CNN of ``gradflow.models`` for an image shape written CxHxW or HxW (from a checkpoint if given)."""
+    from ..checkpoint_io import CheckpointError, restore
+    from ..models import build
+
+    parts = options.lower().split("x") if options else ["1", "8", "8"]
+    if not 2 <= len(parts) <= 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise CommandError(f"--model cnn:{options}: write the image shape as CxHxW or HxW, e.g. cnn:1x8x8")
+    n_classes = checkpoint.config["sizes"][-1] if checkpoint is not None else 10
+    try:
+        model = build("cnn", image_shape=tuple(int(p) for p in parts), n_classes=n_classes).to(device)
+    except ValueError as exc:
+        raise CommandError(f"--model cnn:{options}: {exc}") from None
+    if checkpoint is not None:
+        try:
+            restore(checkpoint, model)
+        except CheckpointError as exc:
+            raise CommandError(f"cannot load the checkpoint: {exc}") from None
+    return model
 
 
 def make_optimizer(name, model):
@@ -146,7 +181,12 @@ def run_memory(args):
     from ..backends import resolve as resolve_device
     from ..backends.device import describe_choice
     from ..memory import format_bytes, profile
+    from .memory_sequence import is_sequence_spec, run_sequence_memory
 
+    if is_sequence_spec(args.model):
+        return run_sequence_memory(args)
+    if args.seq_len is not None:
+        raise CommandError("--seq-len applies to transformer: models only")
     batch_sizes = parse_batch_sizes(args.batch_sizes)
     budget = parse_budget(args.budget)
     if args.plot:
@@ -161,7 +201,8 @@ def run_memory(args):
     model, description, saved_optimizer = build_model(args, device)
     optimizer_name = args.optimizer or {"SGD": "sgd", "Adam": "adam"}.get(saved_optimizer, "adam")
     optimizer = make_optimizer(optimizer_name, model)
-    n_in, n_classes = model.sizes[0], model.sizes[-1]
+    sizes = getattr(model, "sizes", None) or [model.n_features, model.n_classes]  # an MLP, or a model family
+    n_in, n_classes = sizes[0], sizes[-1]
 
     def make_batch(n):
         return gf.randn(n, n_in, device=device), gf.randint(0, n_classes, (n,), device=device)
@@ -188,7 +229,8 @@ def run_memory(args):
         fit = result.fits[field]
         print(f"  {label:<20} {_line(fit)}   (largest residual {100 * fit.max_relative_error:.2f}%)")
 
-    summary = {"model": description, "sizes": model.sizes, "activation": model.activation, "device": str(device),
+    summary = {"model": description, "sizes": sizes, "activation": getattr(model, "activation", "relu"),
+               "device": str(device),
                "optimizer": optimizer_name, "parameters": n_params, "seed": args.seed, **result.to_dict()}
     if budget is not None:
         prediction = predict_max_batch(result, budget)

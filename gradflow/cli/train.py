@@ -10,15 +10,17 @@ model's accuracy. Every input problem is raised as CommandError before any train
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
-
 
 from . import CommandError
 
 DEFAULTS = dict(dataset="digits", hidden=[256], activation="relu", epochs=20, batch_size=64,
                 optimizer="adam", weight_decay=0.0, momentum=0.9, seed=0)
 DEFAULT_LR = {"adam": 1e-3, "sgd": 0.05}
+# A model family whose normalization layers take a larger step than the MLP's default.
+MODEL_DEFAULT_LR = {("cnn", "adam"): 3e-3}
 
 
 def register(subparsers):
@@ -29,23 +31,38 @@ def register(subparsers):
     train.add_argument("--dataset", default=DEFAULTS["dataset"],
                        help="'digits' (bundled), 'mnist:DIR', 'fashion-mnist:DIR', a folder of IDX files, "
                             "or a .npz/.csv file (default: digits)")
+    from ..models import BUILDERS
+
+    train.add_argument("--model", default=None, choices=["mlp", *sorted(BUILDERS)],
+                       help="model family: the textbook MLP or one from gradflow.models (default: mlp; on "
+                            "--resume, the checkpoint's)")
     train.add_argument("--hidden", action="append", metavar="SIZES",
                        help="hidden layer sizes; repeat or give a comma list, e.g. --hidden 256,128 (default: 256)")
-    train.add_argument("--activation", default=DEFAULTS["activation"], choices=sorted(ACTIVATION_MODULES))
-    train.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="total epochs (default: 20)")
+    train.add_argument("--activation", default=None, choices=sorted(ACTIVATION_MODULES),
+                       help="hidden-layer activation (default: relu; on --resume, the checkpoint's)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="total epochs (default: 20; 3 for --model transformer)")
     train.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 adam, 0.05 sgd)")
-    train.add_argument("--optimizer", choices=("adam", "sgd"), default=DEFAULTS["optimizer"])
-    train.add_argument("--momentum", type=float, default=DEFAULTS["momentum"], help="SGD momentum (default: 0.9)")
-    train.add_argument("--weight-decay", type=float, default=DEFAULTS["weight_decay"],
-                       help="λ of the textbook penalty λ/2 Σ‖W‖², as optimizer weight decay")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 adam, 0.05 sgd; 3e-3 adam for --model cnn)")
+    # Optimizer flags default to None so --resume can tell a given flag (applied to the resumed
+    # optimizer) from an omitted one (the checkpoint's value is kept); see _optimizer_settings.
+    train.add_argument("--optimizer", choices=("adam", "sgd"), default=None,
+                       help="default: adam; on --resume, the checkpoint's")
+    train.add_argument("--momentum", type=float, default=None, help="SGD momentum (default: 0.9)")
+    train.add_argument("--weight-decay", type=float, default=None,
+                       help="λ of the textbook penalty λ/2 Σ‖W‖², as optimizer weight decay (default: 0)")
     train.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     train.add_argument("--fused", action=argparse.BooleanOptionalAction, default=True,
                        help="run each hidden layer and its activation as one op where the activation allows "
                             "(linear_relu...; --no-fused: linear then the activation) (default: fused)")
     train.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="initialization and shuffling seed")
-    train.add_argument("--save", metavar="PATH", help="write a checkpoint (.npz) after every epoch")
-    train.add_argument("--resume", metavar="PATH", help="continue training from a checkpoint")
+    train.add_argument("--save", metavar="PATH", help="write a checkpoint after every epoch: .npz, or .safetensors "
+                                                     "by suffix (pip install 'gradflow[interop]')")
+    train.add_argument("--task", default=None,
+                       help="the family's synthetic task (--model transformer: majority (default) or first_last)")
+    train.add_argument("--resume", metavar="PATH",
+                       help="continue training from a checkpoint: --lr, --weight-decay, --momentum given "
+                            "here replace the checkpoint's; --hidden/--activation/--optimizer must match it")
     train.add_argument("--no-progress", action="store_true", help="hide the per-epoch progress bar")
     from ..distributed.cli import add_arguments as add_distributed_arguments
 
@@ -53,9 +70,13 @@ def register(subparsers):
     train.set_defaults(func=run_train)
 
     evaluate = subparsers.add_parser("eval", help="report a checkpoint's accuracy on its dataset")
-    evaluate.add_argument("--checkpoint", required=True, metavar="PATH")
+    evaluate.add_argument("--checkpoint", required=True, metavar="PATH",
+                          help="a checkpoint from 'gradflow train --save' (.npz or .safetensors)")
     evaluate.add_argument("--dataset", default=None, help="dataset to evaluate on (default: the one it was trained on)")
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--allow-nonfinite", action="store_true",
+                          help="evaluate a checkpoint whose weights hold NaN or infinity (with a warning) "
+                               "instead of refusing it")
     evaluate.set_defaults(func=run_eval)
 
 
@@ -77,10 +98,51 @@ def _check_settings(args):
     for name in ("epochs", "batch_size"):
         if getattr(args, name) <= 0:
             raise CommandError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if args.lr is not None and not args.lr > 0:
-        raise CommandError(f"--lr must be positive, got {args.lr}")
-    if args.weight_decay < 0:
-        raise CommandError(f"--weight-decay must be >= 0, got {args.weight_decay}")
+    _check_hyperparameters(args)
+
+
+def _check_hyperparameters(args):
+    """Finite numbers in range: NaN passes every ``<`` test, so finiteness is checked first."""
+    checks = (("lr", args.lr, "positive", lambda v: v > 0),
+              ("weight_decay", args.weight_decay, ">= 0", lambda v: v >= 0),
+              ("momentum", args.momentum, ">= 0", lambda v: v >= 0))
+    for name, value, wanted, ok in checks:
+        if value is None:
+            continue
+        flag = "--" + name.replace("_", "-")
+        if not math.isfinite(value):
+            raise CommandError(f"{flag} must be a finite number, got {value}")
+        if not ok(value):
+            raise CommandError(f"{flag} must be {wanted}, got {value}")
+
+
+def _optimizer_settings(args, checkpoint):
+    """The optimizer name and the hyperparameters given on the command line (None: not given).
+
+    Without a checkpoint an omitted flag takes its default. On --resume an omitted flag keeps
+    the checkpoint's value (restore loads it); a given one replaces it after the restore.
+    """
+    saved = (checkpoint.optimizer_class or "").lower() if checkpoint is not None else None
+    if checkpoint is not None and args.optimizer is not None and args.optimizer != saved:
+        raise CommandError(f"--optimizer {args.optimizer} conflicts with checkpoint {args.resume!r}, which was "
+                           f"trained with {checkpoint.optimizer_class}; omit --optimizer to resume with it")
+    name = args.optimizer or saved or DEFAULTS["optimizer"]
+    if args.momentum is not None and name != "sgd":
+        raise CommandError(f"--momentum applies to --optimizer sgd, not {name}")
+    given = {"lr": args.lr, "weight_decay": args.weight_decay, "momentum": args.momentum}
+    return name, {k: v for k, v in given.items() if v is not None}
+
+
+def _check_architecture(args, checkpoint, hidden):
+    """--hidden and --activation cannot change a trained model: refuse a conflict with the checkpoint."""
+    sizes, activation = checkpoint.config["sizes"], checkpoint.config["activation"]
+    if args.hidden is not None and hidden != list(sizes[1:-1]):
+        raise CommandError(f"--hidden {','.join(map(str, hidden))} conflicts with checkpoint {args.resume!r}, "
+                           f"whose hidden layers are {','.join(map(str, sizes[1:-1])) or 'none'}; omit --hidden "
+                           "to resume it")
+    if args.activation is not None and args.activation != activation:
+        raise CommandError(f"--activation {args.activation} conflicts with checkpoint {args.resume!r}, trained "
+                           f"with {activation}; omit --activation to resume it")
 
 
 def _load_data(spec):
@@ -100,6 +162,8 @@ def _load_checkpoint(path):
     except CheckpointError as exc:
         raise CommandError(str(exc)) from None
     config = checkpoint.config
+    if _trains_on_own_task(config.get("model", "mlp")):  # its own settings: see train_family.py
+        return checkpoint
     if not {"sizes", "activation", "mean", "std"} <= set(config) | set(checkpoint.extra):
         raise CommandError(f"checkpoint {path!r} was not written by 'gradflow train' (no model settings)")
     return checkpoint
@@ -167,13 +231,24 @@ def _accuracy(model, x, y, device, batch_size=1024):
     return correct / len(x)
 
 
-def _make_optimizer(args, model):
+def _make_optimizer(name, given, model, model_name="mlp"):
     from .. import optim
 
-    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
-    if args.optimizer == "sgd":
-        return optim.SGD(model.parameters(), lr=lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    return optim.Adam(model.parameters(), lr=lr, weight_decay=args.weight_decay)
+    lr = given.get("lr", MODEL_DEFAULT_LR.get((model_name, name), DEFAULT_LR[name]))
+    weight_decay = given.get("weight_decay", DEFAULTS["weight_decay"])
+    if name == "sgd":
+        return optim.SGD(model.parameters(), lr=lr, momentum=given.get("momentum", DEFAULTS["momentum"]),
+                         weight_decay=weight_decay)
+    return optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+
+def _describe_optimizer(optimizer):
+    """The settings the run really uses, read back from the optimizer (after any resume)."""
+    group = optimizer.param_groups[0]
+    settings = [f"lr={group['lr']}", f"weight_decay={group['weight_decay']}"]
+    if "momentum" in group:
+        settings.append(f"momentum={group['momentum']}")
+    return " ".join(settings)
 
 
 def run_train(args):
@@ -182,12 +257,26 @@ def run_train(args):
     from ..backends.device import describe_choice
     from ..checkpoint_io import CheckpointError, restore, save_checkpoint
     from ..data import BatchIterator, Standardizer
-    from ..nn import MLP
     from ..nn.functional import cross_entropy
 
+    checkpoint = _load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        trained = checkpoint.config.get("model", "mlp")
+        if args.model is not None and args.model != trained:
+            raise CommandError(f"--model {args.model} conflicts with checkpoint {args.resume!r}, a {trained} "
+                               "model; omit --model to resume it")
+        args.model = trained
+    args.model = args.model or "mlp"
+    if _trains_on_own_task(args.model):  # sequence families: gradflow/cli/train_family.py
+        from .train_family import run_family
+
+        return run_family(args)
+    args.epochs = DEFAULTS["epochs"] if args.epochs is None else args.epochs
     _check_settings(args)
     hidden = _hidden_sizes(args.hidden)
-    checkpoint = _load_checkpoint(args.resume) if args.resume else None
+    if checkpoint is not None:
+        _check_architecture(args, checkpoint, hidden)
+    optimizer_name, given = _optimizer_settings(args, checkpoint)
     dataset = _load_data(args.dataset)
     device = resolve_device(args.device)
     if checkpoint is not None:
@@ -195,19 +284,22 @@ def run_train(args):
         sizes, activation = checkpoint.config["sizes"], checkpoint.config["activation"]
         scale = Standardizer(checkpoint.extra["mean"], checkpoint.extra["std"])
     else:
-        sizes, activation = [dataset.n_features, *hidden, dataset.n_classes], args.activation
+        sizes, activation = [dataset.n_features, *hidden, dataset.n_classes], args.activation or DEFAULTS["activation"]
         scale = Standardizer.fit(dataset.x_train, per_feature=dataset.kind != "image")
     x_train, x_test = scale(dataset.x_train), scale(dataset.x_test)
 
+    model_name = args.model
     gf.manual_seed(args.seed)
-    model = MLP(sizes, activation=activation, fused=args.fused).to(device)
-    optimizer = _make_optimizer(args, model)
+    model = _build_model(model_name, sizes, activation, args.fused, dataset).to(device)
+    optimizer = _make_optimizer(optimizer_name, given, model, model_name)
     start_epoch = 0
     if checkpoint is not None:
         try:
             restore(checkpoint, model, optimizer)
         except CheckpointError as exc:
             raise CommandError(f"cannot resume from {args.resume!r}: {exc}") from None
+        for group in optimizer.param_groups:  # flags given with --resume win over the checkpoint's values
+            group.update(given)
         start_epoch = checkpoint.epoch
         if start_epoch >= args.epochs:
             raise CommandError(f"checkpoint {args.resume!r} is already at epoch {start_epoch}; "
@@ -223,9 +315,9 @@ def run_train(args):
         optimizer, batches = distribute(args, model, optimizer, batches)
 
     print(f"gradflow train: {dataset!r} on {describe_choice(args.device, device)}; "
-          f"model {type(model).__name__}{sizes} {activation}{'' if args.fused else ' (unfused)'}, "
+          f"model {_describe(model_name, model, sizes, activation, args.fused)}, "
           f"{sum(p.numel() for p in model.parameters())} parameters; {type(optimizer).__name__} "
-          f"lr={optimizer.param_groups[0]['lr']} weight_decay={args.weight_decay}", flush=True)
+          f"{_describe_optimizer(optimizer)}", flush=True)
     print(_row(COLUMNS), flush=True)
     test_acc = None
     for epoch in range(start_epoch + 1, args.epochs + 1):
@@ -233,7 +325,8 @@ def run_train(args):
                                 dataset.y_test)
         if args.save:
             save_checkpoint(args.save, model, optimizer, epoch=epoch,
-                            config={"sizes": sizes, "activation": activation, "dataset": args.dataset},
+                            config={"sizes": sizes, "activation": activation, "dataset": args.dataset,
+                                    "model": model_name, "image_shape": list(getattr(model, "image_shape", ()))},
                             extra={"mean": scale.mean, "std": scale.std})
     print(f"final test accuracy: {test_acc:.4f} ({round(test_acc * len(x_test))}/{len(x_test)})")
     return 0
@@ -271,19 +364,67 @@ def _train_epoch(model, optimizer, batches, loss_fn, epoch, args, device, x_test
     return test_acc
 
 
+def _trains_on_own_task(name):
+    """A gradflow.models family that brings its own data (``builder.load_data``), not --dataset's."""
+    from ..models import BUILDERS
+
+    return hasattr(BUILDERS.get(name), "load_data")
+
+
+def _build_model(name, sizes, activation, fused, dataset):
+    """The MLP of ``sizes``, or the gradflow.models family ``name`` fitted to the dataset's images."""
+    from ..nn import MLP
+
+    if name == "mlp":
+        return MLP(sizes, activation=activation, fused=fused)
+    from ..models import build
+
+    image_shape = dataset.info.get("image_shape")
+    if image_shape is None:
+        raise CommandError(f"--model {name} needs an image dataset; {dataset.name!r} has flat features")
+    return build(name, image_shape=image_shape, n_classes=sizes[-1])
+
+
+def _describe(name, model, sizes, activation, fused):
+    if name == "mlp":
+        return f"{type(model).__name__}{sizes} {activation}{'' if fused else ' (unfused)'}"
+    return f"{name} {' '.join(type(m).__name__ for m in model.children())}"
+
+
 # ----- eval ----------------------------------------------------------------------------------------------
+def _check_finite_weights(checkpoint, path, allow):
+    """A model with NaN/inf weights scores garbage: refuse it, or warn when --allow-nonfinite says so."""
+    import numpy as np
+
+    arrays = {**{f"model/{k}": v for k, v in checkpoint.model_state.items()},
+              **{f"extra/{k}": v for k, v in checkpoint.extra.items()}}
+    bad = {name: int(np.size(a) - np.isfinite(a).sum()) for name, a in arrays.items()
+           if np.asarray(a).dtype.kind == "f" and not np.isfinite(a).all()}
+    if not bad:
+        return
+    where = ", ".join(f"{name} ({count})" for name, count in sorted(bad.items()))
+    message = f"checkpoint {str(path)!r} holds NaN or infinite values in {where}"
+    if not allow:
+        raise CommandError(f"{message}; pass --allow-nonfinite to evaluate it anyway")
+    print(f"gradflow eval: warning: {message}", file=sys.stderr)
+
+
 def run_eval(args):
     import gradflow as gf
     from ..backends import resolve as resolve_device
     from ..checkpoint_io import CheckpointError, restore
     from ..data import Standardizer
-    from ..nn import MLP
+    from .train_family import family_checkpoint, run_family_eval
 
+    if (family := family_checkpoint(args.checkpoint)) is not None:  # --model transformer ... --save
+        return run_family_eval(args, family)
     checkpoint = _load_checkpoint(args.checkpoint)
+    _check_finite_weights(checkpoint, args.checkpoint, args.allow_nonfinite)
     dataset = _load_data(args.dataset or checkpoint.config.get("dataset", "digits"))
     _fit_checkpoint(checkpoint, dataset, args.checkpoint)
     device = resolve_device(args.device)
-    model = MLP(checkpoint.config["sizes"], activation=checkpoint.config["activation"]).to(device)
+    model = _build_model(checkpoint.config.get("model", "mlp"), checkpoint.config["sizes"],
+                         checkpoint.config["activation"], True, dataset).to(device)
     try:
         restore(checkpoint, model)
     except CheckpointError as exc:

@@ -8,11 +8,13 @@ checks its input (``check_arrays``) and raises ``DatasetError`` with one clear s
 from __future__ import annotations
 
 import gzip
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..checkpoint_io import read_npz
 from ..errors import GradflowError
 from .idx import IDXFormatError, read_idx
 
@@ -169,13 +171,10 @@ def load_mnist(folder, name="mnist"):
 def load_npz(path, test_fraction=TEST_FRACTION):
     """Arrays ``x_train, y_train, x_test, y_test`` or ``x, y`` (split with a fixed seed) from a .npz."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except FileNotFoundError:
-        raise DatasetError(f"dataset file {str(path)!r} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise DatasetError(f"{path}: not a readable .npz file ({exc})") from None
+    arrays = read_npz(path, DatasetError, "dataset file")
+    scalars = sorted(name for name, array in arrays.items() if array.ndim == 0)
+    if scalars:
+        raise DatasetError(f"{path}: arrays {scalars} are 0-d scalars; a dataset needs one row per sample")
     if {"x_train", "y_train", "x_test", "y_test"} <= arrays.keys():
         parts = (arrays["x_train"], arrays["y_train"], arrays["x_test"], arrays["y_test"])
     elif {"x", "y"} <= arrays.keys():
@@ -195,8 +194,14 @@ def load_csv(path, label_column=-1, test_fraction=TEST_FRACTION):
     if not path.is_file():
         raise DatasetError(f"dataset file {str(path)!r} does not exist")
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as f:
-        lines = [line for line in f.read().splitlines() if line.strip()]
+    try:
+        with opener(path, "rt") as f:
+            lines = [line for line in f.read().splitlines() if line.strip()]
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        raise DatasetError(f"{path}: not a readable {'gzip-compressed ' if opener is gzip.open else ''}"
+                           f"CSV file ({exc})") from None
+    except UnicodeDecodeError:
+        raise DatasetError(f"{path}: not a text CSV file (it holds bytes that are not UTF-8)") from None
     if not lines:
         raise DatasetError(f"{path}: empty file")
     try:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from ..backends import NUMPY, of_array
 from .errors import DistributedError
@@ -177,4 +178,7 @@ def _abort_hook(exc_type, exc, tb):
     print(f"gradflow.distributed: rank {mpi.rank} of {mpi.size} failed with {exc_type.__name__}: {exc}; "
           f"aborting all {mpi.size} ranks", file=sys.stderr, flush=True)
     sys.stdout.flush()
+    # MPI_Abort tears the job down at once; on a loaded machine the launcher had not yet forwarded
+    # what this rank printed and the reason was lost. A moment's grace lets it arrive.
+    time.sleep(0.5)
     mpi.abort(1)

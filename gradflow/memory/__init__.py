@@ -9,10 +9,10 @@ from .report import format_bytes, parse_bytes
 from .tracker import Tracker, optimizer_state_bytes, track
 
 __all__ = ["track", "Tracker", "meter", "format_bytes", "parse_bytes", "optimizer_state_bytes"]
-from .fit import LinearFit  # noqa: E402
+from .fit import LinearFit, QuadraticFit  # noqa: E402
 from .profile import Profile, measure_step, profile  # noqa: E402
 
-__all__ += ["LinearFit", "Profile", "measure_step", "profile"]
+__all__ += ["LinearFit", "QuadraticFit", "Profile", "measure_step", "profile"]
 from .plan import Plan, plan  # noqa: E402
 
 __all__ += ["Plan", "plan"]

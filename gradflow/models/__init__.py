@@ -21,3 +21,6 @@ def build(name, **options):
     if name not in BUILDERS:
         raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(BUILDERS)) or 'none'}")
     return BUILDERS[name](**options)
+
+
+from . import cnn, transformer  # noqa: E402,F401  (each family registers its builder on import)

@@ -6,10 +6,20 @@
 >>> loss.backward()
 """
 from . import functional, init
+from .conv import AdaptiveAvgPool2d, AvgPool2d, Conv1d, Conv2d, ConvTranspose2d, MaxPool2d
+from .norm import BatchNorm1d, BatchNorm2d, GroupNorm
 from .activations import ACTIVATION_MODULES, GELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
-from .layers import MLP, Dropout, Flatten, Linear, Sequential
+from .activations import (CELU, ELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, ReLU6, Softmin,
+                          Softsign)
+from .layers import MLP, Dropout, Flatten, Linear, Sequential, Unflatten
 from .module import IncompatibleKeys, Module
 from .parameter import Parameter
+from .transformer import Embedding, LayerNorm, MultiheadAttention, TransformerEncoderLayer
 
 __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Sequential", "Dropout", "Flatten", "MLP",
-           "ReLU", "GELU", "Sigmoid", "Tanh", "LeakyReLU", "Softplus", "ACTIVATION_MODULES", "IncompatibleKeys"]
+           "ReLU", "GELU", "Sigmoid", "Tanh", "LeakyReLU", "Softplus", "ACTIVATION_MODULES", "IncompatibleKeys",
+           "ELU", "SELU", "CELU", "Mish", "Hardswish", "Hardsigmoid", "LogSigmoid", "Softsign", "ReLU6", "Hardtanh",
+           "Softmin"]
+__all__ += ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d",
+            "BatchNorm2d", "GroupNorm", "Unflatten"]
+__all__ += ["LayerNorm", "Embedding", "MultiheadAttention", "TransformerEncoderLayer"]

@@ -6,6 +6,7 @@ them, see ``F.linear_act``); None where the module's φ has no fused form.
 from __future__ import annotations
 
 from .. import ops
+from . import functional as F
 from .module import Module
 
 
@@ -59,27 +60,117 @@ class LeakyReLU(Module):
 
 
 class Softplus(Module):
-    """``log(1 + exp(beta x)) / beta``; the primitive is beta = 1, other betas scale around it."""
+    """``log(1 + exp(beta x)) / beta``, and x where ``beta x > threshold`` (PyTorch's arguments).
 
-    def __init__(self, beta=1.0):
+    With the defaults (beta 1, threshold 20) it is the softplus primitive alone, as the fused
+    ``linear_softplus`` a preceding Linear may merge it into: fused and op-by-op MLPs then record
+    the same graph and keep the same bytes. The primitive has no threshold; past 20 it differs
+    from x by less than exp(-20) relative (nothing in float32)."""
+
+    def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
         if beta <= 0:
             raise ValueError(f"Softplus beta must be positive, got {beta}")
         self.beta = float(beta)
+        self.threshold = threshold
 
     @property
     def fused_name(self):
         return "softplus" if self.beta == 1.0 else None
 
     def forward(self, x):
-        if self.beta == 1.0:
+        if self.beta == 1.0 and self.threshold == 20.0:
             return ops.softplus(x)
-        return ops.softplus(x * self.beta) * (1.0 / self.beta)
+        return F.softplus(x, self.beta, self.threshold)
 
     def extra_repr(self):
-        return "" if self.beta == 1.0 else f"beta={self.beta}"
+        parts = ([] if self.beta == 1.0 else [f"beta={self.beta}"]) + (
+            [] if self.threshold == 20.0 else [f"threshold={self.threshold}"])
+        return ", ".join(parts)
+
+
+class _Elementwise(Module):
+    """An activation without parameters: ``forward`` applies the functional ``function``."""
+
+    function = None
+
+    def forward(self, x):
+        return type(self).function(x)
+
+
+class SELU(_Elementwise):
+    function = staticmethod(F.selu)
+
+
+class Mish(_Elementwise):
+    function = staticmethod(F.mish)
+
+
+class Hardswish(_Elementwise):
+    function = staticmethod(F.hardswish)
+
+
+class Hardsigmoid(_Elementwise):
+    function = staticmethod(F.hardsigmoid)
+
+
+class LogSigmoid(_Elementwise):
+    function = staticmethod(F.logsigmoid)
+
+
+class Softsign(_Elementwise):
+    function = staticmethod(F.softsign)
+
+
+class ReLU6(_Elementwise):
+    function = staticmethod(F.relu6)
+
+
+class ELU(Module):
+    def __init__(self, alpha=1.0):
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x):
+        return F.elu(x, self.alpha)
+
+    def extra_repr(self):
+        return f"alpha={self.alpha}"
+
+
+class CELU(ELU):
+    def forward(self, x):
+        return F.celu(x, self.alpha)
+
+
+class Hardtanh(Module):
+    def __init__(self, min_val=-1.0, max_val=1.0):
+        super().__init__()
+        if min_val > max_val:
+            raise ValueError(f"Hardtanh min_val {min_val} is above max_val {max_val}")
+        self.min_val, self.max_val = float(min_val), float(max_val)
+
+    def forward(self, x):
+        return F.hardtanh(x, self.min_val, self.max_val)
+
+    def extra_repr(self):
+        return f"min_val={self.min_val}, max_val={self.max_val}"
+
+
+class Softmin(Module):
+    def __init__(self, dim=-1):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x):
+        return F.softmin(x, self.dim)
+
+    def extra_repr(self):
+        return f"dim={self.dim}"
 
 
 # Names the ``MLP(activation=...)`` argument and the CLI's ``--activation`` accept.
 ACTIVATION_MODULES = {"relu": ReLU, "gelu": GELU, "sigmoid": Sigmoid, "tanh": Tanh,
                       "leaky_relu": LeakyReLU, "softplus": Softplus}
+ACTIVATION_MODULES.update({"elu": ELU, "selu": SELU, "celu": CELU, "mish": Mish, "hardswish": Hardswish,
+                           "hardsigmoid": Hardsigmoid, "softsign": Softsign, "relu6": ReLU6, "hardtanh": Hardtanh})

@@ -8,15 +8,36 @@ from __future__ import annotations
 from .. import creation
 from ..autograd.grad_mode import is_grad_enabled  # noqa: F401  (re-exported for layers)
 from ..errors import ShapeError
-from ..ops import (cross_entropy, gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, softplus,
-                   sum_of_squares, tanh)
+from ..ops import gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, sum_of_squares, tanh
 from ..ops.activation import ACTIVATIONS
 from ..ops.fused import FUSED_ACTIVATIONS, LINEAR_ACTIVATIONS
 from ..ops.linalg import linear as _linear
 from ..tensor import Tensor
+from .functional_activations import (celu, elu, hardsigmoid, hardswish, hardtanh, logsigmoid, mish, relu6, selu,
+                                     softmin, softplus, softsign)
 
 __all__ = ["linear", "linear_act", "relu", "leaky_relu", "gelu", "sigmoid", "tanh", "softplus", "silu", "softmax",
-           "log_softmax", "cross_entropy", "mse_loss", "dropout", "l2_penalty", "FUSED_ACTIVATIONS"]
+           "log_softmax", "cross_entropy", "mse_loss", "dropout", "l2_penalty", "FUSED_ACTIVATIONS",
+           "elu", "selu", "celu", "mish", "hardswish", "hardsigmoid", "logsigmoid", "softsign", "relu6", "hardtanh",
+           "softmin"]
+
+# Convolution, pooling, normalization and resizing (the CNN layers' functions; see gradflow/ops/).
+from ..ops.conv import conv1d, conv2d, conv_transpose2d
+from ..ops.norm import batch_norm, group_norm
+from ..ops.pool import adaptive_avg_pool2d, avg_pool2d, max_pool2d
+from ..ops.resample import interpolate
+
+__all__ += ["conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
+            "batch_norm", "group_norm", "interpolate"]
+
+# Transformer layers and PyTorch's losses (gradflow/ops/normalization.py, attention.py, losses.py).
+from ..ops.attention import scaled_dot_product_attention, sdpa_kernel
+from ..ops.losses import (binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, huber_loss,
+                          l1_loss, mse_loss, nll_loss, smooth_l1_loss)
+from ..ops.normalization import embedding, layer_norm
+
+__all__ += ["layer_norm", "embedding", "scaled_dot_product_attention", "sdpa_kernel", "nll_loss",
+            "binary_cross_entropy", "binary_cross_entropy_with_logits", "l1_loss", "smooth_l1_loss", "huber_loss"]
 
 
 def linear(x, weight, bias=None):
@@ -56,21 +77,6 @@ def linear_act(x, weight, bias, activation):
     return LINEAR_ACTIVATIONS[activation](x, weight, bias)
 
 
-def mse_loss(input, target, reduction="mean"):
-    """Mean squared error (``reduction`` 'mean', 'sum' or 'none')."""
-    if input.shape != target.shape:
-        raise ShapeError(f"mse_loss: input shape {input.shape} differs from target shape {target.shape}")
-    diff = input - target
-    squared = diff * diff
-    if reduction == "mean":
-        return squared.mean()
-    if reduction == "sum":
-        return squared.sum()
-    if reduction == "none":
-        return squared
-    raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-
-
 def dropout(x, p=0.5, training=True):
     """Zero each element with probability ``p`` and scale the rest by 1/(1-p) (inverted dropout)."""
     if not 0 <= p < 1:
@@ -97,3 +103,8 @@ def l2_penalty(params, weight_decay=1.0):
         term = sum_of_squares(p)
         total = term if total is None else total + term
     return total * (weight_decay / 2)
+
+
+# PyTorch's torch.nn.functional names for ops in gradflow/ops (issue 13, part B).
+from ..ops.indexing import one_hot  # noqa: E402,F401
+from ..ops.movement import pad  # noqa: E402,F401

@@ -1,4 +1,4 @@
-"""Layers with state or structure: Linear, Sequential, Dropout, Flatten, MLP."""
+"""Layers with state or structure: Linear, Sequential, Dropout, Flatten, Unflatten, MLP."""
 from __future__ import annotations
 
 import math
@@ -103,6 +103,21 @@ class Flatten(Module):
 
     def forward(self, x):
         return ops.flatten(x, self.start_dim, self.end_dim)
+
+
+class Unflatten(Module):
+    """Splits dimension ``dim`` into ``unflattened_size`` (PyTorch's Unflatten): (N, 64) -> (N, 1, 8, 8)."""
+
+    def __init__(self, dim, unflattened_size):
+        super().__init__()
+        self.dim, self.unflattened_size = dim, tuple(int(s) for s in unflattened_size)
+
+    def forward(self, x):
+        dim = self.dim % x.ndim
+        return ops.reshape(x, x.shape[:dim] + self.unflattened_size + x.shape[dim + 1:])
+
+    def extra_repr(self):
+        return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
 def _activation_module(activation):

@@ -48,6 +48,8 @@ class Module:
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
+        object.__setattr__(self, "_non_persistent", set())
         object.__setattr__(self, "training", True)
 
     # ----- registration ---------------------------------------------------------------------
@@ -57,6 +59,11 @@ class Module:
                                  f"assigning {name!r}")
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        if name in self.__dict__.get("_buffers", ()):
+            if value is None or (isinstance(value, Tensor) and not isinstance(value, Parameter)):
+                self._buffers[name] = value  # assigning a Tensor to a buffer's name replaces the buffer
+            else:
+                del self._buffers[name]
         if isinstance(value, Parameter):
             self._parameters[name] = value
         elif isinstance(value, Module):
@@ -66,6 +73,7 @@ class Module:
     def __delattr__(self, name):
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
         object.__delattr__(self, name)
 
     def register_parameter(self, name, param):
@@ -73,6 +81,32 @@ class Module:
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"register_parameter({name!r}) needs a Parameter or None, got {type(param).__name__}")
         setattr(self, name, param)
+
+    def register_buffer(self, name, tensor, persistent=True):
+        """Register ``tensor`` as non-trainable state (BatchNorm's running statistics): it is an
+        attribute, moves with ``to()``, and ``state_dict`` carries it unless ``persistent=False``."""
+        if tensor is not None and not isinstance(tensor, Tensor):
+            raise TypeError(f"register_buffer({name!r}) needs a Tensor or None, got {type(tensor).__name__}")
+        if isinstance(tensor, Parameter):
+            raise TypeError(f"register_buffer({name!r}): a Parameter is trainable; use register_parameter")
+        if name in self._parameters or name in self._modules:
+            raise KeyError(f"register_buffer({name!r}): the name is already a parameter or submodule")
+        self._buffers[name] = tensor
+        if persistent:
+            self._non_persistent.discard(name)
+        else:
+            self._non_persistent.add(name)
+        object.__setattr__(self, name, tensor)
+
+    def named_buffers(self, prefix=""):
+        """(dotted name, buffer) pairs of this module and all below, registration order."""
+        for module_name, module in self.named_modules(prefix):
+            for name, buffer in module._buffers.items():
+                if buffer is not None:
+                    yield (f"{module_name}.{name}" if module_name else name), buffer
+
+    def buffers(self):
+        return (b for _, b in self.named_buffers())
 
     def add_module(self, name, module):
         if not isinstance(module, Module):
@@ -158,6 +192,8 @@ class Module:
             p.data = _convert(p.data, target, dtype)
             if p.grad is not None:
                 p.grad = Tensor(_convert(p.grad.data, target, dtype))
+        for b in self.buffers():  # counters (BatchNorm's num_batches_tracked) keep their integer dtype
+            b.data = _convert(b.data, target, dtype if b.dtype.kind == "f" else None)
         return self
 
     def cpu(self):
@@ -174,16 +210,29 @@ class Module:
 
     # ----- state -------------------------------------------------------------------------------
     def state_dict(self):
-        """Name -> detached Tensor (sharing memory with the parameter), in registration order."""
-        return OrderedDict((name, p.detach()) for name, p in self.named_parameters())
+        """Name -> detached Tensor (sharing memory with the parameter or buffer): each module's
+        parameters then its persistent buffers, module by module, as in PyTorch."""
+        return OrderedDict((name, t.detach()) for name, t in self._named_state())
+
+    def _named_state(self):
+        seen = set()
+        for module_name, module in self.named_modules():
+            prefix = f"{module_name}." if module_name else ""
+            for name, param in module._parameters.items():
+                if param is not None and id(param) not in seen:
+                    seen.add(id(param))
+                    yield prefix + name, param
+            for name, buffer in module._buffers.items():
+                if buffer is not None and name not in module._non_persistent:
+                    yield prefix + name, buffer
 
     def load_state_dict(self, state_dict, strict=True):
-        """Copy values from ``state_dict`` (Tensors or arrays) into the parameters, in place.
+        """Copy values from ``state_dict`` (Tensors or arrays) into the parameters and buffers, in place.
 
         Everything is checked before anything is copied, so a bad state dict never half-loads the
         model. ``strict`` (default) also requires the keys to match exactly.
         """
-        own = OrderedDict(self.named_parameters())
+        own = OrderedDict(self._named_state())
         missing = [k for k in own if k not in state_dict]
         unexpected = [k for k in state_dict if k not in own]
         if strict and (missing or unexpected):
@@ -196,7 +245,7 @@ class Module:
             array = value.data if isinstance(value, Tensor) else value
             if not hasattr(array, "shape"):
                 array = np.asarray(array)
-            if tuple(array.shape) != param.shape:
+            if tuple(array.shape) != tuple(param.shape):
                 raise ShapeError(f"load_state_dict: {name!r} has shape {tuple(array.shape)} in the state dict "
                                  f"but {param.shape} in the model")
             if array.dtype.kind not in "fiu":

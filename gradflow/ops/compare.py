@@ -36,3 +36,22 @@ def isnan(x):
 def sign(x):
     """Elementwise sign (no gradient: its derivative is zero almost everywhere)."""
     return Tensor(of_array(x.data).xp.sign(x.data))
+
+
+def isinf(x):
+    return Tensor(of_array(x.data).xp.isinf(x.data))
+
+
+def isposinf(x):
+    return Tensor(of_array(x.data).xp.isposinf(x.data))
+
+
+def isneginf(x):
+    return Tensor(of_array(x.data).xp.isneginf(x.data))
+
+
+def isclose(x, y, rtol=1e-05, atol=1e-08, equal_nan=False):
+    """Elementwise ``|x - y| <= atol + rtol * |y|`` (NumPy's and PyTorch's defaults; no gradient)."""
+    x = x if isinstance(x, Tensor) else constant_like(x, y)
+    y = y if isinstance(y, Tensor) else constant_like(y, x)
+    return Tensor(of_array(x.data).xp.isclose(x.data, y.data, rtol=rtol, atol=atol, equal_nan=equal_nan))

@@ -98,28 +98,41 @@ def pow(backend, x, y):
 def _pow_vjp(ctx, g):
     x, y, out = ctx.saved
     needs = ctx.needs_input_grad
-    gx = sum_to(g * y * x ** (y - 1), ctx.shapes[0]) if needs[0] else None
-    # d(x^y)/dy = x^y log x; where x == 0 the limit x^y log x is 0 for y > 0.
-    gy = None
-    if needs[1]:
-        gy = sum_to(g * out * _safe_log(x), ctx.shapes[1])
+    gx = sum_to(g * _pow_dx(x, y), ctx.shapes[0]) if needs[0] else None
+    gy = sum_to(g * _pow_dy(x, y, out), ctx.shapes[1]) if needs[1] else None
     return gx, gy
 
 
+# Note: [pow's edge cases follow PyTorch]
+# d(x^y)/dx = y x^(y-1) is 0 where y = 0, also at x = 0 (where 0 * 0^-1 would be NaN): ReLU outputs
+# hold exact zeros, so h ** c meets this. d(x^y)/dy = x^y log x is NaN for a negative base (log is
+# undefined there even when x^y is not), 0 at x = 0 for y >= 0, and -inf at x = 0 for y < 0.
+def _pow_dx(x, y):
+    # Where y == 0 the exponent y - 1 becomes 0, so the factor is y * 1 = 0 instead of 0 * inf.
+    y_data = data_of(y)
+    return y * x ** (y - 1 + constant((y_data == 0).astype(y_data.dtype)))
+
+
+def _pow_dy(x, y, out):
+    x_data, y_data = data_of(x), data_of(y)
+    xp = of_array(x_data).xp
+    positive = x_data > 0
+    edge = xp.where(x_data < 0, xp.nan, xp.where(y_data < 0, -xp.inf, 0.0)).astype(data_of(out).dtype)
+    return where(constant(positive), out * _safe_log(x), constant(edge))
+
+
 def _safe_log(x):
-    """log x where x > 0, and 0 elsewhere: the factor of x^y log x, whose limit at x = 0 is 0."""
+    """log x where x > 0, and 0 elsewhere (the caller chooses the value there)."""
     x_data = data_of(x)
-    return log(where(x_data > 0, x, constant(x_data * 0 + 1)))
+    # The condition is a constant too: a bare device array would be coerced through the host.
+    return log(where(constant(x_data > 0), x, constant(x_data * 0 + 1)))
 
 
 @pow.jvp
 def _pow_jvp(ctx, tx, ty):
     x, y = ctx.inputs
-    dx = None if tx is None else tx * y * x ** (y - 1)
-    dy = None
-    if ty is not None:
-        dy = ty * ctx.out * _safe_log(x)
-    return jvp_total(ctx.out.shape, dx, dy)
+    return jvp_total(ctx.out.shape, None if tx is None else tx * _pow_dx(x, y),
+                     None if ty is None else ty * _pow_dy(x, y, ctx.out))
 
 
 @primitive("neg")

@@ -4,24 +4,24 @@ Every reduction takes NumPy's ``axis=``/``keepdims=`` and PyTorch's ``dim=``/``k
 """
 from __future__ import annotations
 
-import builtins
+import math
 
-from ..errors import ShapeError
+import warnings
+
+from ..errors import ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias, _keepdims_alias
 from .shape import broadcast_to, reshape
 from .registry import constant, data_of, primitive
 
 
 def _normalize_axis(axis, ndim, shape):
+    """Sorted non-negative axes; AxisError when one is out of range. A 0-d tensor takes axis 0 or
+    -1 as PyTorch does, which reduces over no axis at all (the empty tuple)."""
     if axis is None:
         return None
     axes = tuple(axis) if isinstance(axis, (tuple, list)) else (axis,)
-    normalized = []
-    for a in axes:
-        if not -builtins.max(ndim, 1) <= a < builtins.max(ndim, 1):
-            raise ShapeError(f"axis {a} is out of range for a tensor of shape {shape}")
-        normalized.append(a % ndim if ndim else 0)
-    return tuple(sorted(set(normalized)))
+    normalized = {check_axis(a, ndim, shape) for a in axes}
+    return tuple(sorted(normalized)) if ndim else ()
 
 
 def _kept_shape(shape, axis):
@@ -37,6 +37,14 @@ def _count(shape, axis):
         if axis is None or i in axis:
             count *= s
     return count
+
+
+def _as_dtype(x, dtype):
+    from .. import dtypes
+    from .shape import cast
+
+    dtype = dtypes.resolve(dtype)
+    return x if x.dtype == dtype else cast(x, dtype)
 
 
 @primitive("sum")
@@ -57,19 +65,32 @@ def _sum_jvp(ctx, t):
     return _sum(t, **ctx.params)
 
 
-def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Sum over ``axis`` (all axes by default)."""
+def sum(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+    """Sum over ``axis`` (all axes by default); ``dtype=`` converts first (NumPy and PyTorch)."""
+    if dtype is not None:
+        x = _as_dtype(x, dtype)
     if axis is None and dim is None and keepdim is None:
         return _sum(x, axis=None, keepdims=bool(keepdims))
     axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
     return _sum(x, axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim)))
 
 
-def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    """Arithmetic mean over ``axis``."""
+def mean(x, axis=None, keepdims=False, *, dim=None, keepdim=None, dtype=None):
+    """Arithmetic mean over ``axis``; ``dtype=`` converts first."""
+    if dtype is not None:
+        x = _as_dtype(x, dtype)
     axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
-    count = _count(x.shape, axis)
-    return _sum(x, axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))) * (1.0 / count)
+    scale = _inverse_count(_count(x.shape, axis), 0, "Mean of empty slice")
+    return _sum(x, axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))) * scale
+
+
+def _inverse_count(count, ddof, warning):
+    """1 / (count - ddof), or inf with NumPy's RuntimeWarning when that is not positive, so that
+    an empty mean is 0 * inf = NaN and a variance with ddof >= count is NaN or inf, as in NumPy."""
+    if count - ddof > 0:
+        return 1.0 / (count - ddof)
+    warnings.warn(warning, RuntimeWarning, stacklevel=3)
+    return math.inf
 
 
 def var(x, axis=None, keepdims=False, *, ddof=0, dim=None, keepdim=None, correction=None, unbiased=None):
@@ -82,9 +103,8 @@ def var(x, axis=None, keepdims=False, *, ddof=0, dim=None, keepdim=None, correct
     keep = bool(_keepdims_alias(keepdims, keepdim))
     centered = x - mean(x, axis=axis, keepdims=True)
     count = _count(x.shape, axis)
-    if count - ddof <= 0:
-        raise ShapeError(f"var over {count} elements with ddof={ddof} divides by {count - ddof}")
-    return _sum(centered * centered, axis=axis, keepdims=keep) * (1.0 / (count - ddof))
+    scale = _inverse_count(count, ddof, "Mean of empty slice" if count == 0 else "Degrees of freedom <= 0 for slice")
+    return _sum(centered * centered, axis=axis, keepdims=keep) * scale
 
 
 def std(x, axis=None, keepdims=False, *, ddof=0, dim=None, keepdim=None, correction=None, unbiased=None):
@@ -135,8 +155,8 @@ _amin.jvp(_extremum_jvp)
 
 def _reduce_extremum(op, x, axis, keepdims, dim, keepdim):
     axis = _normalize_axis(_axis_alias(axis, dim), x.ndim, x.shape)
-    if x.data.size == 0:
-        raise ShapeError(f"{op.name} of an empty tensor (shape {x.shape}) has no value")
+    if x.data.size == 0 and _count(x.shape, axis) == 0:  # as NumPy: only a reduction over no elements fails
+        raise ShapeError(f"{op.name} of an empty tensor (shape {x.shape}) over axis {axis} has no value")
     return op(x, axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim)))
 
 
@@ -153,24 +173,34 @@ def min(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
 amax, amin = max, min
 
 
+def _index_axis(x, axis):
+    """An axis for NumPy's argmax/any/all: a 0-d tensor's axis 0 or -1 (PyTorch) is NumPy's None."""
+    if axis is None or x.ndim:
+        return axis
+    check_axis(axis, 0, x.shape)
+    return None
+
+
 def argmax(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Index of the largest value (int64, no gradient)."""
-    axis = _axis_alias(axis, dim)
+    axis = _index_axis(x, _axis_alias(axis, dim))
     return Tensor(x.data.argmax(axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))))
 
 
 def argmin(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
     """Index of the smallest value (int64, no gradient)."""
-    axis = _axis_alias(axis, dim)
+    axis = _index_axis(x, _axis_alias(axis, dim))
     return Tensor(x.data.argmin(axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))))
 
 
 def any(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    return Tensor(x.data.any(axis=_axis_alias(axis, dim), keepdims=bool(_keepdims_alias(keepdims, keepdim))))
+    axis = _index_axis(x, _axis_alias(axis, dim))
+    return Tensor(x.data.any(axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))))
 
 
 def all(x, axis=None, keepdims=False, *, dim=None, keepdim=None):
-    return Tensor(x.data.all(axis=_axis_alias(axis, dim), keepdims=bool(_keepdims_alias(keepdims, keepdim))))
+    axis = _index_axis(x, _axis_alias(axis, dim))
+    return Tensor(x.data.all(axis=axis, keepdims=bool(_keepdims_alias(keepdims, keepdim))))
 
 
 @primitive("sum_of_squares", save=("x",))

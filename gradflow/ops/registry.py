@@ -30,15 +30,18 @@ class Op:
 
     __slots__ = ("name", "forward", "save", "save_when", "same_dtype", "vjp_rule",
                  "fast_vjp_rule", "jvp_rule", "doc", "flops", "accumulate_slot", "accumulate_rule",
-                 "reuses_grad", "backward_arrays", "save_plan")
+                 "reuses_grad", "keeps", "backward_arrays", "save_plan")
     # The contract the engine's in-place sums rest on (the note [who owns a gradient array] in
     # autograd/engine.py): a primitive's first-order rule returns, per input, its incoming
     # gradient, a view, or a new writable array that nothing else holds (no cache, no saved value).
     # tests/test_ownership.py checks it for every row of the op table.
     fresh_grads = True
 
-    def __init__(self, name, forward, save=(), save_when=None, same_dtype=False, flops=None):
+    def __init__(self, name, forward, save=(), save_when=None, same_dtype=False, flops=None, keeps=0):
         self.name = name
+        # keeps > 0: forward returns (output, *keeps arrays) and the node keeps those arrays after
+        # its saved values (autograd/node.py's _Kept); rules find them at the end of ctx.saved.
+        self.keeps = keeps
         # flops(arrays, out) -> int for the dispatch counter; None: one per element touched.
         self.flops = flops
         self.forward = forward
@@ -132,8 +135,12 @@ def data_of(value):
     return value.data if isinstance(value, _node._Tensor) else value
 
 
-def primitive(name, save=(), save_when=None, same_dtype=False, flops=None):
-    """Decorator: turn ``forward(backend, *arrays, **params)`` into a recorded primitive Op."""
+def primitive(name, save=(), save_when=None, same_dtype=False, flops=None, keeps=0):
+    """Decorator: turn ``forward(backend, *arrays, **params)`` into a recorded primitive Op.
+
+    ``keeps=k``: the forward also makes ``k`` arrays backward needs that are neither inputs nor
+    the output (max-pool's argmax indices); it returns ``(out, *those)`` and the node keeps them,
+    counted by the memory tracker as activations."""
     def make(forward):
-        return Op(name, forward, save, save_when, same_dtype, flops)
+        return Op(name, forward, save, save_when, same_dtype, flops, keeps)
     return make

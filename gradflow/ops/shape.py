@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from ..backends import of_array
-from ..errors import ShapeError
+from ..errors import ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias, _shape_args_of
 from .registry import primitive
 
@@ -163,9 +163,12 @@ def transpose(x, *axes):
     ndim = x.ndim
     if not axes:
         axes = tuple(range(ndim - 1, -1, -1))
-    if sorted(a % ndim if ndim else a for a in axes) != list(range(ndim)):
+    if len(axes) != ndim:
         raise ShapeError(f"axes {axes} are not a permutation of the {ndim} axes of shape {x.shape}")
-    axes = tuple(a % ndim for a in axes)
+    checked = tuple(check_axis(a, ndim, x.shape) for a in axes)
+    if sorted(checked) != list(range(ndim)):
+        raise ShapeError(f"axes {axes} are not a permutation of the {ndim} axes of shape {x.shape}")
+    axes = checked
     if axes == tuple(range(ndim)):
         return x
     return _transpose(x, axes=axes)
@@ -176,6 +179,9 @@ permute = transpose
 
 def swapaxes(x, axis1, axis2):
     axes = list(range(x.ndim))
+    axis1, axis2 = check_axis(axis1, x.ndim, x.shape), check_axis(axis2, x.ndim, x.shape)
+    if x.ndim == 0:
+        return x
     axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
     return transpose(x, *axes)
 
@@ -186,7 +192,9 @@ def squeeze(x, axis=None, *, dim=None):
     shape = x.shape
     if axis is None:
         return reshape(x, tuple(s for s in shape if s != 1))
-    axes = {a % x.ndim for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+    axes = {check_axis(a, x.ndim, shape) for a in (axis if isinstance(axis, (tuple, list)) else (axis,))}
+    if not x.ndim:
+        return x  # PyTorch: squeezing axis 0 or -1 of a 0-d tensor leaves it as it is
     for a in axes:
         if shape[a] != 1:
             raise ShapeError(f"cannot squeeze axis {a} of shape {shape}: its size is {shape[a]}, not 1")
@@ -197,10 +205,9 @@ def unsqueeze(x, axis=None, *, dim=None):
     """Insert a size-1 axis at ``axis`` (NumPy's expand_dims)."""
     axis = _axis_alias(axis, dim)
     ndim = x.ndim + 1
-    if not -ndim <= axis < ndim:
-        raise ShapeError(f"axis {axis} out of range for unsqueeze of shape {x.shape}")
+    axis = check_axis(axis, ndim, x.shape, "unsqueeze axis")
     shape = list(x.shape)
-    shape.insert(axis % ndim, 1)
+    shape.insert(axis, 1)
     return reshape(x, tuple(shape))
 
 
@@ -209,9 +216,11 @@ expand_dims = unsqueeze
 
 def flatten(x, start_dim=0, end_dim=-1):
     """Merge axes ``start_dim..end_dim`` into one (all of them by default)."""
+    start, end = check_axis(start_dim, x.ndim, x.shape, "start_dim"), check_axis(end_dim, x.ndim, x.shape, "end_dim")
     if x.ndim == 0:
         return reshape(x, (1,))
-    start, end = start_dim % x.ndim, end_dim % x.ndim
+    if start > end:
+        raise ShapeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} for shape {x.shape}")
     shape = x.shape
     merged = 1
     for s in shape[start:end + 1]:

@@ -6,7 +6,7 @@ rule recomputes softmax in gradflow ops so the loss can be differentiated twice.
 """
 from __future__ import annotations
 
-from ..errors import DTypeError, ShapeError
+from ..errors import DTypeError, ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias
 from .elementwise import exp
 from .reduce import sum
@@ -54,12 +54,21 @@ def _log_softmax_jvp(ctx, t):
 
 def softmax(x, axis=-1, *, dim=None):
     """exp(x) / sum(exp(x)) along ``axis`` (last by default), computed stably."""
-    return _softmax(x, axis=_axis_alias(None if dim is not None else axis, dim))
+    return _softmax(x, axis=_softmax_axis(x, _axis_alias(None if dim is not None else axis, dim)))
 
 
 def log_softmax(x, axis=-1, *, dim=None):
     """log(softmax(x)) along ``axis``, without forming softmax (stable for large logits)."""
-    return _log_softmax(x, axis=_axis_alias(None if dim is not None else axis, dim))
+    return _log_softmax(x, axis=_softmax_axis(x, _axis_alias(None if dim is not None else axis, dim)))
+
+
+def _softmax_axis(x, axis):
+    """The axis checked against ``x``; a 0-d tensor takes 0 or -1 (PyTorch) and normalizes over
+    no axis, so its softmax is 1 and its log_softmax 0."""
+    if axis is None:
+        return None
+    axis = check_axis(axis, x.ndim, x.shape)
+    return axis if x.ndim else ()
 
 
 @primitive("cross_entropy", save=("logits", "labels"))

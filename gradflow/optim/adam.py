@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..backends import of_array
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_hyperparameters
 
 
 class Adam(Optimizer):
@@ -22,9 +22,8 @@ class Adam(Optimizer):
     decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
-        if lr < 0 or eps < 0 or weight_decay < 0:
-            raise ValueError(f"{type(self).__name__} needs lr, eps, weight_decay >= 0, got {lr}, {eps}, {weight_decay}")
-        if not all(0 <= b < 1 for b in betas):
+        check_hyperparameters(type(self).__name__, lr=lr, eps=eps, weight_decay=weight_decay)
+        if not all(0 <= b < 1 for b in betas):  # False for NaN, so NaN betas are refused too
             raise ValueError(f"{type(self).__name__} betas must lie in [0, 1), got {betas}")
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 

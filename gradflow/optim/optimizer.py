@@ -6,6 +6,8 @@ GPU. Updates act in place on ``p.data`` and never record a graph.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
@@ -13,6 +15,19 @@ from ..autograd.graph import increment_version
 from ..backends import NUMPY, of_array
 from ..errors import ShapeError
 from ..tensor import Tensor
+
+
+def check_hyperparameters(owner, **values):
+    """Raise ValueError naming the first hyperparameter that is NaN, infinite or negative.
+
+    ``x < 0`` is False for NaN, so a plain sign test would let NaN through to the update.
+    """
+    for name, value in values.items():
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value}")
+
+
+_CHECKED = ("lr", "momentum", "dampening", "weight_decay", "eps")  # numbers every group must hold finite
 
 
 class Optimizer:
@@ -43,6 +58,8 @@ class Optimizer:
                 seen.add(id(p))
             for key, value in self.defaults.items():
                 group.setdefault(key, value)
+            check_hyperparameters(f"{type(self).__name__} param group {len(self.param_groups)}",
+                                  **{k: v for k, v in group.items() if k in _CHECKED and k in self.defaults})
             self.param_groups.append(group)
 
     def _params(self):

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..backends import of_array
-from .optimizer import Optimizer
+from .optimizer import Optimizer, check_hyperparameters
 
 
 class SGD(Optimizer):
@@ -22,8 +22,7 @@ class SGD(Optimizer):
     array_state_keys = ("momentum_buffer",)
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False):
-        if lr < 0 or momentum < 0 or weight_decay < 0:
-            raise ValueError(f"SGD needs lr, momentum, weight_decay >= 0, got {lr}, {momentum}, {weight_decay}")
+        check_hyperparameters("SGD", lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,

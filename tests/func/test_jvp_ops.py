@@ -73,7 +73,9 @@ def test_forward_over_reverse_matches_reverse_over_reverse(case):
 
 def _primitives():
     for module in (gradflow.ops.elementwise, gradflow.ops.activation, gradflow.ops.reduce, gradflow.ops.shape,
-                   gradflow.ops.linalg, gradflow.ops.softmax):
+                   gradflow.ops.linalg, gradflow.ops.softmax, gradflow.ops.trig, gradflow.ops.explog,
+                   gradflow.ops.rounding, gradflow.ops.normalization,
+                   gradflow.ops.efficient_attention):
         for name, value in inspect.getmembers(module):
             if isinstance(value, Op):
                 yield value

@@ -184,6 +184,19 @@ def scatter_add(out, index, values):
     np.add.at(to_host(out, "cupyx.scatter_add"), _host_index(index), to_host(values, "cupyx.scatter_add"))
 
 
+def as_strided(x, shape=None, strides=None):
+    """``cupy.lib.stride_tricks.as_strided``: a device view (the im2col windows of convolution)."""
+    view = np.lib.stride_tricks.as_strided(to_host(x, "cupy.lib.stride_tricks.as_strided"), shape, strides)
+    return view.view(EmulatedArray)
+
+
+def lib_modules():
+    lib = types.ModuleType("cupy.lib")
+    lib.stride_tricks = types.ModuleType("cupy.lib.stride_tricks")
+    lib.stride_tricks.as_strided = as_strided
+    return {"cupy.lib": lib, "cupy.lib.stride_tricks": lib.stride_tricks}
+
+
 def cupyx_modules():
     special = types.ModuleType("cupyx.scipy.special")
     special.erf = _device_function("erf", scipy.special.erf)

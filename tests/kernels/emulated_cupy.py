@@ -318,5 +318,7 @@ class EmulatedCuPy:
             setattr(cupy, name, getattr(emulated_arrays, name))
         # Everything else (zeros, exp, where, float32...) is NumPy's, on device arrays.
         cupy.__getattr__ = emulated_arrays.numpy_fallback
+        lib = emulated_arrays.lib_modules()
+        cupy.lib = lib["cupy.lib"]
         return {"cupy": cupy, "cupy.cuda": cuda, "cupy.cuda.runtime": runtime, "cupy.cublas": cublas,
-                **emulated_arrays.cupyx_modules()}
+                **emulated_arrays.cupyx_modules(), **lib}

@@ -155,3 +155,43 @@ def test_train_cli_on_emulated_cuda(capsys):
     accuracy = float(out.split("final test accuracy:")[1].split()[0])
     assert accuracy > 0.5, out
 
+
+
+def _train_cnn(device, steps=3):
+    """The CNN (conv, BatchNorm, ReLU, max-pool, Linear) trained a few steps with Adam: losses,
+    parameters and BatchNorm's running statistics, back on the host."""
+    from gradflow.models import build
+
+    rng = np.random.default_rng(1)
+    inputs, labels = rng.standard_normal((16, 64)), rng.integers(0, 10, 16)
+    gf.manual_seed(0)
+    model = build("cnn", dtype="float64").to(device)
+    opt = gf.optim.Adam(model.parameters(), lr=1e-2)
+    x, y = gf.tensor(inputs, device=device), gf.tensor(labels, device=device)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    model.eval()
+    with gf.no_grad():
+        evaluated = model(x).cpu().numpy()
+    assert all(t.device == device for t in model.state_dict().values())
+    model.cpu()
+    return losses, {k: v.numpy() for k, v in model.state_dict().items()}, evaluated
+
+
+def test_cnn_training_on_emulated_cuda_matches_cpu():
+    """conv2d (im2col over cupy's as_strided), BatchNorm (with its buffers moved by .to) and
+    max-pool forward and backward on the CuPy backend give the CPU's losses, weights and
+    running statistics, and eval mode the same outputs."""
+    losses, state, evaluated = _train_cnn("cuda")
+    want_losses, want_state, want_evaluated = _train_cnn("cpu")
+    np.testing.assert_allclose(losses, want_losses, rtol=1e-10)
+    assert list(state) == list(want_state)
+    for name in state:
+        assert type(state[name]) is np.ndarray
+        np.testing.assert_allclose(state[name], want_state[name], rtol=1e-9, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(evaluated, want_evaluated, rtol=1e-9, atol=1e-12)

@@ -170,4 +170,4 @@ def test_unreadable_checkpoint(tmp_path):
     path = tmp_path / "broken.npz"
     path.write_bytes(b"not a zip file")
     result = gradflow_memory("--model", path)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "corrupt" in result.stderr
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not a .npz archive" in result.stderr

@@ -185,3 +185,30 @@ def test_step_lr_and_cosine():
     again = optim.lr_scheduler.CosineAnnealingLR(optim.SGD([w], lr=0.1), T_max=4, eta_min=0.01)
     again.load_state_dict({"last_epoch": 2, "base_lrs": [0.1]})
     assert again.get_last_lr()[0] == pytest.approx(want[2])
+
+
+@pytest.mark.parametrize("factory, name", [
+    (lambda p, v: optim.SGD(p, lr=v), "lr"),
+    (lambda p, v: optim.SGD(p, lr=0.1, momentum=v), "momentum"),
+    (lambda p, v: optim.SGD(p, lr=0.1, weight_decay=v), "weight_decay"),
+    (lambda p, v: optim.Adam(p, lr=v), "lr"),
+    (lambda p, v: optim.Adam(p, weight_decay=v), "weight_decay"),
+    (lambda p, v: optim.Adam(p, eps=v), "eps"),
+    (lambda p, v: optim.AdamW(p, weight_decay=v), "weight_decay"),
+])
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -0.5])
+def test_non_finite_or_negative_hyperparameters_are_refused(factory, name, value):
+    # NaN passes every `< 0` test, so a plain sign check lets it through to a NaN loss.
+    with pytest.raises(ValueError, match=rf"\b{name} must be a finite number >= 0, got {value}"):
+        factory([nn.Parameter(gf.ones(2))], value)
+
+
+def test_nan_betas_are_refused():
+    with pytest.raises(ValueError, match="betas"):
+        optim.Adam([nn.Parameter(gf.ones(2))], betas=(math.nan, 0.999))
+
+
+def test_param_group_overrides_are_checked_too():
+    p, q = nn.Parameter(gf.ones(2)), nn.Parameter(gf.ones(2))
+    with pytest.raises(ValueError, match=r"SGD param group 1: lr must be a finite number >= 0, got nan"):
+        optim.SGD([{"params": [p]}, {"params": [q], "lr": math.nan}], lr=0.1)
