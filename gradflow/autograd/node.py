@@ -56,6 +56,7 @@ _Tensor = None  # gradflow.tensor registers its Tensor class here (it sits above
 # handed it out (see engine.py's note [who owns a gradient array]); None otherwise. Such a rule
 # may write its result over it (``may_overwrite(g)``; the fused linear ops write gz over g), so
 # backward holds two gradient-sized buffers per layer instead of three.
+#
 # Note: [version counters]
 # A node saves input Tensors, not copies, so an in-place write into a saved tensor between
 # forward and backward would change the gradient silently. Every in-place write gradflow makes
@@ -69,6 +70,7 @@ _Tensor = None  # gradflow.tensor registers its Tensor class here (it sits above
 # gradflow, a NumPy function with ``out=t.data``) — like PyTorch's ``.data``, the array is an
 # escape hatch; and an op's own output, which its node saves as the array (the note at the top),
 # unless a later op saved the same Tensor as its input.
+
 # Forward mode: forward_ad.dual_level() sets this to its tangent hook, called as
 # jvp_hook(op, inputs, params, out) after each op; None (one global check) outside a level.
 jvp_hook = None
