@@ -27,6 +27,7 @@ class _CheckpointOp:
 
     accumulate_rule = None  # the engine's hook for ops that add into .grad buffers (linear's GEMM)
     reuses_grad = False     # nor write over the incoming gradient (see autograd/node.py)
+    fresh_grads = False     # its results come from user code: never the engine's (autograd/engine.py)
 
     __slots__ = ("name", "jvp_rule")
 

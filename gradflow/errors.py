@@ -60,6 +60,11 @@ class BackwardError(GradflowError, RuntimeError):
     """backward()/grad() was called in a way that has no defined meaning."""
 
 
+class InplaceModificationError(GradflowError, RuntimeError):
+    """A tensor the graph saved for backward was written in place afterwards (names the op, the
+    tensor's shape and dtype, and its version)."""
+
+
 class AnomalyError(GradflowError, FloatingPointError):
     """detect_anomaly() found a NaN or infinity (names the op that made it)."""
 

@@ -5,6 +5,8 @@ the user made is a leaf. Operators and methods route to the op table in ``gradfl
 """
 from __future__ import annotations
 
+from operator import attrgetter as _attrgetter
+
 import numpy as np
 
 from . import dtypes as _dtypes
@@ -35,23 +37,41 @@ class Tensor:
     tensor([2., 4., 6.])
     """
 
-    __slots__ = ("data", "_requires_grad", "_grad", "grad_fn", "_leaf_hooks", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_leaf_hooks", "_version", "_written_at",
+                 "_grad_owned", "__weakref__")
     # NumPy defers to our reflected operators (ndarray * Tensor -> Tensor.__rmul__).
     __array_ufunc__ = None
     __hash__ = object.__hash__
 
     def __init__(self, data, requires_grad=False, grad_fn=None):
-        self.data = data
+        self._data = data
         self._requires_grad = requires_grad
         self._grad = None
         self.grad_fn = grad_fn
         self._leaf_hooks = None
+        # In-place writes so far, and when the last one happened on the clock nodes are numbered by
+        # (autograd/node.py's note [version counters]); 0: never written.
+        self._version = 0
+        self._written_at = 0
+        # True while ._grad is an array the engine made and nobody has read through .grad since
+        # (autograd/engine.py's note [who owns a gradient array]).
+        self._grad_owned = False
+
+    def _set_data(self, array):
+        self._data = array
+        _node.increment_version(self)
+
+    # ``t.data`` reads the array (C-level getter: no Python frame on the hot path). Assigning it —
+    # ``p.data = new`` and ``p.data -= lr * g`` alike — counts as an in-place write: a graph that
+    # saved ``p`` then refuses to backward. Writing into the array itself (``p.data[...] = 0``,
+    # the array ``.numpy()`` returned) is not seen; see the note [version counters].
+    data = property(_attrgetter("_data"), _set_data, doc="The array (NumPy or CuPy) behind the tensor.")
 
     # ----- what it is -------------------------------------------------------------------
-    shape = property(lambda self: tuple(self.data.shape))
-    ndim = property(lambda self: self.data.ndim)
-    dtype = property(lambda self: self.data.dtype)
-    device = property(lambda self: device_of_array(self.data))
+    shape = property(lambda self: tuple(self._data.shape))
+    ndim = property(lambda self: self._data.ndim)
+    dtype = property(lambda self: self._data.dtype)
+    device = property(lambda self: device_of_array(self._data))
     is_leaf = property(lambda self: self.grad_fn is None)
     nbytes = property(lambda self: int(self.data.nbytes))
 
@@ -89,6 +109,9 @@ class Tensor:
 
     @property
     def grad(self):
+        # Now the caller can keep it: the engine stops adding into it in place (its note
+        # [who owns a gradient array]). gradflow's own readers that keep nothing use _grad.
+        self._grad_owned = False
         return self._grad
 
     @grad.setter
@@ -98,6 +121,7 @@ class Tensor:
                 raise TypeError(f".grad must be a Tensor or None, got {type(value).__name__}")
             check_like(value, self, ".grad", "a tensor")
         self._grad = value
+        self._grad_owned = False
 
     # ----- conversion ----------------------------------------------------------------------
     def numpy(self):
@@ -406,6 +430,8 @@ def _method(function):
     """A Tensor method for ``gradflow.<name>``: primitives are applied directly (no wrapper layer)."""
     if isinstance(function, _ops.Op):
         def method(self, *args, **params):
+            if not args:  # t.exp(), t.tanh(): no argument tuple to build
+                return _apply(function, (self,), params)
             return _apply(function, (self, *args), params)
     else:
         def method(self, *args, **kwargs):

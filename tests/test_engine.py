@@ -394,13 +394,19 @@ def test_gradient_sums_never_write_into_arrays_others_can_see():
     np.testing.assert_array_equal(w.grad.numpy(), [16.0, 16.0, 16.0])
 
 
-def test_fresh_gradient_sums_are_taken_in_place():
+def test_gradient_sums_are_taken_in_place_only_in_arrays_the_engine_owns():
     from gradflow.autograd import engine
 
-    table = {0: np.zeros(3)}
-    first = id(table[0])
-    engine._accumulate(table, 0, np.ones(3), raw=True)
-    assert id(table[0]) == first and table[0].tolist() == [1.0, 1.0, 1.0]
-    held = table[0]
-    engine._accumulate(table, 0, np.ones(3), raw=True)
-    assert table[0] is not held and held.tolist() == [1.0, 1.0, 1.0]
+    owned = set()
+    theirs = np.zeros(3)
+    table = {0: theirs}                       # a gradient the engine did not make
+    engine._accumulate(table, 0, np.ones(3), False, owned)
+    total = table[0]
+    assert total is not theirs and theirs.tolist() == [0.0, 0.0, 0.0]
+    assert 0 in owned                         # the sum is the engine's own array ...
+    engine._accumulate(table, 0, np.ones(3), False, owned)
+    assert table[0] is total and total.tolist() == [2.0, 2.0, 2.0]   # ... so it is added into
+    fresh = np.ones(3)                        # a new contribution the engine owns takes the sum
+    table, owned = {0: theirs}, set()         # (ownership is per table entry)
+    engine._accumulate(table, 0, fresh, True, owned)
+    assert table[0] is fresh and fresh.tolist() == [1.0, 1.0, 1.0] and theirs.tolist() == [0.0, 0.0, 0.0]

@@ -1,6 +1,6 @@
 """linear's weight gradient added into .grad by gemm (beta = 1), and only where nobody can tell.
 
-See the note [accumulating into .grad] in gradflow/autograd/engine.py for when the engine offers
+See the note [who owns a gradient array] in gradflow/autograd/engine.py for when the engine offers
 a .grad array; each test here takes away one of those conditions and checks it falls back.
 """
 import tracemalloc
@@ -30,13 +30,15 @@ def _expected(steps, x=X):
 
 
 def _address(t):
-    return t.grad.data.ctypes.data
+    # ._grad: reading .grad hands the array to the caller, after which the engine never adds into
+    # it again (test_reading_grad_hands_it_out); this probe looks without taking it.
+    return t._grad.data.ctypes.data
 
 
 def test_third_backward_adds_into_the_engines_own_buffer():
     w = _weight()
-    _step(w)                       # .grad is the rule's result: not the engine's to reuse
-    _step(w)                       # a fresh sum the engine allocated: owned from now on
+    _step(w)                       # .grad is the rule's new array: the engine's own
+    _step(w)                       # added into in place: nobody has read .grad
     owned = _address(w)
     for _ in range(3):
         _step(w)
@@ -72,6 +74,20 @@ def test_training_loop_with_zero_grad_keeps_one_buffer_and_the_same_result():
     accumulated, addresses = train(set_to_none=False)
     np.testing.assert_allclose(accumulated, reference, rtol=1e-12, atol=1e-14)
     assert len(set(addresses[1:])) == 1
+
+
+def test_reading_grad_hands_it_out():
+    w = _weight()
+    _step(w)
+    first = _address(w)
+    _step(w)
+    assert _address(w) == first            # nobody has looked: added in place
+    seen = w.grad                          # now the caller may hold it ...
+    before = seen.numpy().copy()
+    _step(w)
+    assert _address(w) != first            # ... so the next sum goes into a new array
+    np.testing.assert_array_equal(seen.numpy(), before)
+    np.testing.assert_allclose(w.grad.numpy(), _expected(3), rtol=1e-13)
 
 
 def test_a_kept_grad_tensor_is_never_changed():
@@ -117,12 +133,13 @@ def test_shared_packed_buffers_are_never_changed():
 def test_hooks_inputs_and_grad_see_the_whole_gradient():
     w = _weight()
     _step(w), _step(w)
-    owned = _address(w)
     seen = []
     handle = w.register_hook(lambda g: seen.append(g.numpy().copy()))
     _step(w)
     np.testing.assert_allclose(seen[0], _expected(1), rtol=1e-13)
-    assert _address(w) != owned  # hooks run before .grad is written: no early accumulation
+    # Hooks run before .grad is written (no early accumulation by the GEMM); the engine then adds
+    # the hooked gradient into its own .grad array.
+    np.testing.assert_allclose(w.grad.numpy(), _expected(3), rtol=1e-13)
     handle.remove()
 
     w2 = _weight()
@@ -168,3 +185,15 @@ def test_numpy_gemm_contract(dtype, trans_a, trans_b):
     out[...] = np.nan  # beta = 0 never reads out, as BLAS promises
     numpy_kernels.gemm(np.asfortranarray(a), b[::1], out, trans_a, trans_b)
     np.testing.assert_allclose(out, product, **tolerance)
+
+
+def test_module_zero_grad_keeps_the_engines_buffer():
+    layer = gf.nn.Linear(32, 24, bias=False)
+    x = gf.tensor(X.astype(np.float32))
+    addresses = []
+    for _ in range(4):
+        layer.zero_grad(set_to_none=False)
+        F.linear(x, layer.weight).sum().backward()
+        addresses.append(_address(layer.weight))
+    assert len(set(addresses[1:])) == 1
+    np.testing.assert_allclose(layer.weight.grad.numpy(), _expected(1, X.astype(np.float32)), rtol=1e-5)

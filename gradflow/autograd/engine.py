@@ -9,16 +9,14 @@ sum of its upstream gradients (the copy gate); leaves get their sum after all no
 from __future__ import annotations
 
 import heapq
-import sys
-import weakref
 
 import numpy as np
 
 from ..errors import AnomalyError, BackwardError, GraphFreedError, ShapeError, check_like
-from ..backends import as_array, of_array
-from . import grad_mode
+from ..backends import _by_array_type as _ARRAY_TYPES, as_array, of_array
 from . import node as node_module
-from .node import ACCUMULATED, Node, anomaly, check_finite
+from .grad_mode import _state
+from .node import ACCUMULATED, Node, anomaly, check_finite, check_versions
 
 
 def _as_sequence(value):
@@ -35,8 +33,8 @@ def _root_grads(roots, grads, create_graph):
     Tensor = node_module._Tensor
     if grads is None and len(roots) == 1:  # the usual loss.backward(): skip the general checks
         root = roots[0]
-        if isinstance(root, Tensor) and root._requires_grad and root.data.size == 1:
-            return [Tensor(_ones_like(root.data))]
+        if isinstance(root, Tensor) and root._requires_grad and root._data.size == 1:
+            return [Tensor(_ones_like(root._data))]
     if grads is None:
         grads = [None] * len(roots)
     if len(grads) != len(roots):
@@ -83,69 +81,37 @@ def _materialize(array):
     return array
 
 
-# Note: [accumulating into .grad]
-# An op with a fast_vjp_into rule (linear's weight) can add its gradient straight into a leaf's
-# existing .grad array (gemm with beta = 1) instead of allocating it and then a sum. Doing so
-# must not be visible anywhere else, so the engine offers a .grad array only when
-# - it allocated that array itself, as the sum of an earlier .grad and a new gradient (_owned):
-#   never an array the user assigned, a gradient that passed through from a root or a hook, or
-#   a view into someone's packed buffer;
-# - nothing but the .grad Tensor refers to it: no one kept the Tensor (old = p.grad), its array
-#   or a view of it (reference counts, calibrated below against a private probe);
-# - the backward is first order, writes .grad at all (not grad(), and the leaf is in inputs=),
-#   the leaf has no hooks (they must see the whole gradient first) and anomaly mode is off.
-# The sum is then (old + g1) + g2 rather than old + (g1 + g2): the same to rounding. One
-# difference remains: a backward that raises midway may already have added to a .grad.
-# id(.grad Tensor) -> (a weak reference to it, the array the engine allocated for it). Keyed by
-# id because Tensor's == is elementwise; the entry goes when the Tensor does.
-_owned: dict = {}
-
-
-def _own(grad):
-    key = id(grad)
-    _owned[key] = (weakref.ref(grad, lambda _, key=key: _owned.pop(key, None)), grad.data)
-
-
-def _is_owned(grad):
-    entry = _owned.get(id(grad))
-    return entry is not None and entry[0]() is grad and entry[1] is grad.data
-
-
-def _reference_counts(leaf):
-    grad = leaf._grad
-    data = grad.data
-    return sys.getrefcount(grad), sys.getrefcount(data)
-
-
-def _calibrate():
-    """The counts _reference_counts sees when only the leaf, its grad and _owned hold them."""
-    class Probe:
-        __slots__ = ("_grad", "data", "__weakref__")
-
-    leaf = Probe()
-    leaf._grad = Probe()
-    leaf._grad.data = np.zeros(1)
-    _own(leaf._grad)
-    counts = _reference_counts(leaf)  # no local name holds the grad or its array here
-    del leaf._grad  # its weak reference's callback removes the entry
-    return counts
-
-
-_PRIVATE_COUNTS = _calibrate()
+# Note: [who owns a gradient array]
+# Summing gradients in place saves an allocation per extra contribution (a weight with an L2
+# penalty gets two each step), and an op declared ``reuses_grad`` may write its result over its
+# incoming gradient. Neither may change an array anyone else can see: a tensor's data, a gradient
+# passed to backward(gradient=...), what a hook got or returned, a retained or captured
+# gradient, a .grad the user holds. So the engine writes only into arrays it owns, and ownership
+# is recorded when an array is made, never guessed:
+# - a first-order backward owns a primitive's result (Op.fresh_grads: every primitive's rule
+#   returns, per input, its incoming gradient, a view, or a new array nobody else holds — the op
+#   table test checks this) when it is not the incoming gradient, not a view, and not returned
+#   twice; and every sum the engine makes itself;
+# - ``owned`` (local to one run) holds the table keys (nodes, leaves' ids) whose waiting
+#   gradient is such an array;
+#   a gradient leaves it when it is handed out: to a hook, a retained .grad, grad()'s results;
+# - custom Functions and checkpoint segments run user code: their results are never owned.
+# A leaf's .grad is the engine's own (``leaf._grad_owned``) when the engine made its array and no
+# one has read it through ``Tensor.grad`` since: that getter (and the setter) clear the mark
+# (internal readers that keep nothing, like an optimizer step, read ``_grad``). Only an owned
+# .grad is added into in place — by the engine, or by linear's GEMM (beta = 1;
+# Op.fast_vjp_into) when the backward is first order, writes .grad at all (not grad(), and the
+# leaf is in inputs=), the leaf has no hooks (they must see the whole gradient first) and anomaly
+# mode is off. The sum is then (old + g1) + g2 rather than old + (g1 + g2): the same to rounding.
+# One difference remains: a backward that raises midway may already have added to a .grad.
 
 
 def _private_grad(leaf):
     """``leaf``'s .grad array when the engine may add into it in place (see the note), else None."""
     grad = leaf._grad
-    if grad is None or grad._requires_grad or not _is_owned(grad):
+    if not leaf._grad_owned or grad is None or grad._requires_grad:
         return None
-    if getattr(grad.data, "base", None) is not None:
-        return None
-    del grad  # counted as _calibrate counts: no local name may hold the grad or its array
-    grad_refs, data_refs = _reference_counts(leaf)
-    if grad_refs > _PRIVATE_COUNTS[0] or data_refs > _PRIVATE_COUNTS[1]:
-        return None
-    return leaf._grad.data
+    return grad._data
 
 
 def _accumulation_buffer(node, accumulate_into):
@@ -158,6 +124,29 @@ def _accumulation_buffer(node, accumulate_into):
     if buffer is None or buffer.shape != node.shapes[node.op.accumulate_slot]:
         return None
     return buffer
+
+
+def _distinct(grads):
+    """False when one array is among ``grads`` twice (it must not be written for either input)."""
+    for i in range(len(grads) - 1):
+        gi = grads[i]
+        if gi is not None:
+            for j in range(i + 1, len(grads)):
+                if grads[j] is gi:
+                    return False
+    return True
+
+
+def _owned_results(grads, g):
+    """Bit i set when run() takes result i of a primitive's first-order rule as the engine's own
+    (run() decides this inline; tests/test_ownership.py checks the contract with it)."""
+    if not _distinct(grads):
+        return 0
+    mask = 0
+    for i, gi in enumerate(grads):
+        if gi is not None and gi is not g and type(gi) in _ARRAY_TYPES and gi.base is None:
+            mask |= 1 << i
+    return mask
 
 
 def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_into=None):
@@ -180,11 +169,13 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
 
     Without create_graph, gradients travel as raw arrays and rules run on arrays (see the note
     [rules on raw arrays] in node.py); they become Tensors only where a user sees them (hooks,
-    ``.grad``, ``grad()``'s results).
+    ``.grad``, ``grad()``'s results). The switches this sets live in the calling thread's state
+    (grad_mode's note [state belongs to a call]) and are restored on the way out.
     """
     Tensor = node_module._Tensor
     raw = not create_graph
     heap, pending, leaf_grads, leaves = [], {}, {}, {}
+    owned = set()  # keys of table entries the engine may write (the note [who owns a gradient array])
     capture_nodes, captured = {}, {}
     if capture is not None:
         for i, t in enumerate(capture):
@@ -193,88 +184,127 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
     push, pop = heapq.heappush, heapq.heappop
     may_accumulate = raw and capture is None
     observers = node_module.observers
+    state = _state
 
-    previous_mode, previous_raw = grad_mode.is_grad_enabled(), node_module.raw_rules
-    previous_freeing = node_module.freeing_graph
-    grad_mode._set(create_graph)
-    node_module.raw_rules = raw
-    node_module.freeing_graph = not retain_graph
+    # free_grad is None outside the one rule it is set for, so it needs no saving.
+    previous_state = state.enabled, state.raw, state.freeing
+    state.enabled, state.raw, state.freeing = create_graph, raw, not retain_graph
     try:
         for root, g in zip(roots, root_grads):
-            g = g.data if raw else g
+            g = g._data if raw else g
             node = root.grad_fn
             if node is None:
-                _add_leaf_grad(leaf_grads, leaves, root, g, raw)
+                _add_leaf_grad(leaf_grads, leaves, root, g, False, owned)
             elif node in pending:
-                _accumulate(pending, node, g, raw)
+                _accumulate(pending, node, g, False, owned)
             else:
                 pending[node] = g
                 push(heap, (-node.seq, node))
         while heap:
             node = pop(heap)[1]
             g = pending.pop(node)
+            mine = False
+            if node in owned:
+                owned.discard(node)
+                mine = True
             if node.pre_hooks:
-                g = _run_hooks(node.pre_hooks, g, raw)
+                hooks = node.pre_hooks
+                if mine:
+                    mine = not node_module.hands_out(hooks)
+                g_before = g
+                g = _run_hooks(hooks, g, raw)
+                if g is not g_before:
+                    mine = False  # a hook's returned Tensor: the hook may hold it
+                g_before = None
             if node.retained is not None:
                 owner = node.retained()
                 if owner is not None:
                     kept = Tensor(_materialize(g)) if raw else g
                     owner._grad = kept if owner._grad is None else owner._grad + kept
+                    mine = False
             if capture_nodes and node in capture_nodes:
                 for i in capture_nodes[node]:
                     captured[i] = Tensor(g) if raw else g
+                mine = False
             op = node.op
-            if node.saved_raw is None:
+            saved = node.saved_raw
+            if saved is None:
                 raise GraphFreedError(
                     f"backward through {node.op.name!r} a second time: the graph's saved tensors were "
                     "freed by the first backward. Pass retain_graph=True to the first backward() "
                     "(or autograd.grad()) if you need to go through the graph again.")
+            if saved:  # the note [version counters] in node.py: one integer per saved tensor
+                seq = node.seq
+                for value in saved:
+                    if value is not None and value._written_at > seq:
+                        check_versions(node)
+                saved = value = None  # a rule may let a saved value go early (Node.release_saved)
             buffer = None
             if may_accumulate and op.accumulate_rule is not None:
                 buffer = _accumulation_buffer(node, accumulate_into)
-            if raw and op.reuses_grad and sys.getrefcount(g) <= _SOLE_REFS and _owns_memory(g):
-                node_module.free_grad = g
             try:
-                if buffer is not None:
-                    grads = op.accumulate_rule(node, g, buffer)
+                if not raw:
+                    grads = op.backward(node, g, True)
+                elif mine and op.reuses_grad and _owns_memory(g):
+                    state.free_grad = g
+                    try:
+                        grads = op.backward_arrays(node, g) if buffer is None else op.accumulate_rule(node, g, buffer)
+                    finally:
+                        state.free_grad = None
+                elif buffer is None:
+                    grads = op.backward_arrays(node, g)
                 else:
-                    grads = op.backward_arrays(node, g) if raw else op.backward(node, g, True)
+                    grads = op.accumulate_rule(node, g, buffer)
             except AnomalyError as exc:
                 raise AnomalyError(f"{op.name} backward: {exc}") from None
-            finally:
-                node_module.free_grad = None
+            # Which results the engine owns (the note [who owns a gradient array]): a primitive's
+            # new arrays, unless one array was returned for two inputs.
+            fresh = raw and op.fresh_grads
+            if fresh and len(grads) > 1:
+                fresh = grads[0] is not grads[1] if len(grads) == 2 and grads[0] is not None else _distinct(grads)
             if not retain_graph:
                 if observers:
                     node.release()
                 else:
                     node.saved_raw = None  # Node.release without observers to tell
             shapes = node.shapes
+            checking = anomaly["enabled"]
             index = -1
             for target, gi in zip(node.next, grads):
                 index += 1
                 if target is None or gi is None or gi is ACCUMULATED:
                     continue
-                if gi.shape != shapes[index] or anomaly["enabled"]:
+                if gi.shape != shapes[index] or checking:
                     _check_grad(node, index, gi)
+                # (A NumPy scalar from 0-d arithmetic is immutable: never owned.)
+                own = fresh and gi is not g and type(gi) in _ARRAY_TYPES and gi.base is None
                 if type(target) is Node:
                     previous = pending.get(target)
                     if previous is None:
                         pending[target] = gi
                         push(heap, (-target.seq, target))
+                        if own:
+                            owned.add(target)
                     else:
-                        _accumulate(pending, target, gi, raw)
+                        _accumulate(pending, target, gi, own, owned)
                 else:
-                    _add_leaf_grad(leaf_grads, leaves, target, gi, raw)
-            grads = gi = None  # pending holds the gradients now: let a rule find them free
+                    key = id(target)
+                    if key in leaf_grads:
+                        _accumulate(leaf_grads, key, gi, own, owned)
+                    else:
+                        leaf_grads[key], leaves[key] = gi, target
+                        if own:
+                            owned.add(key)
+            grads = gi = g = None  # the tables hold the gradients now: let a rule find them free
     finally:
-        grad_mode._set(previous_mode)
-        node_module.raw_rules = previous_raw
-        node_module.freeing_graph = previous_freeing
+        state.enabled, state.raw, state.freeing = previous_state
 
     for key, g in leaf_grads.items():
         leaf = leaves[key]
+        mine = key in owned
         if leaf._leaf_hooks:
             g = _run_hooks(leaf._leaf_hooks, g, raw)
+            mine = False
         if capture is not None:
             for i, t in enumerate(capture):
                 if t is leaf:
@@ -282,63 +312,83 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
             continue
         if accumulate_into is not None and id(leaf) not in accumulate_into:
             continue
-        g = Tensor(_materialize(g)) if raw else g
-        if leaf._grad is None:
+        if raw and mine and leaf._grad is None:
+            leaf._grad = Tensor(g)   # the usual first backward: the engine's new array as .grad
+            leaf._grad_owned = True  # (owned arrays are never views: the note above)
+        elif raw:
+            _store_grad(leaf, g, mine)
+        elif leaf._grad is None:
             leaf._grad = g
         else:
             leaf._grad = leaf._grad + g
-            if raw and not leaf._grad._requires_grad:
-                _own(leaf._grad)  # a fresh sum: the engine's own array
     return captured
 
 
-def _add_leaf_grad(leaf_grads, leaves, leaf, g, raw):
+def _store_grad(leaf, g, mine):
+    """Add a first-order gradient array into ``leaf.grad``, in place where the engine owns one
+    side (the note [who owns a gradient array])."""
+    Tensor = node_module._Tensor
+    if not mine:
+        materialized = _materialize(g)
+        mine = materialized is not g  # a copy the engine just made
+        g = materialized
+    old = leaf._grad
+    if old is None:
+        leaf._grad = Tensor(g)
+        leaf._grad_owned = mine and g.base is None
+        return
+    buffer = _private_grad(leaf)
+    if buffer is not None and _addable(buffer, g):
+        buffer += g
+    elif mine and g.base is None and _addable(g, old._data) and not old._requires_grad:
+        g += old._data  # addition commutes: the same sum, in the array the engine owns
+        leaf._grad = Tensor(g)
+        leaf._grad_owned = True
+    else:
+        leaf._grad = grad = old + Tensor(g)
+        leaf._grad_owned = not grad._requires_grad  # a fresh sum: the engine's own array
+
+
+def _addable(target, g):
+    """``target += g`` gives ``target + g`` exactly: same type, shape and dtype, and writable."""
+    return (type(target) is type(g) and target.shape == g.shape and target.dtype == g.dtype
+            and getattr(target.flags, "writeable", True))
+
+
+def _add_leaf_grad(leaf_grads, leaves, leaf, g, mine, owned):
     key = id(leaf)
     if key in leaf_grads:
-        _accumulate(leaf_grads, key, g, raw)
+        _accumulate(leaf_grads, key, g, mine, owned)
     else:
         leaf_grads[key], leaves[key] = g, leaf
+        if mine:
+            owned.add(key)
 
 
 # Note: [summing gradients in place]
-# The copy gate sums a value's gradients. The running sum is added into in place when nothing but
-# the engine's own table refers to it (a fresh array from a rule: refcount at its baseline, owning
-# its memory), which saves a full-size allocation per extra contribution — for a weight with an
-# L2 penalty, one per step. Anything a user, a saved tensor, a hook or a view can still see has
-# a higher refcount or is a view, and gets an out-of-place sum as before.
-def _accumulate(table, key, g, raw):
+# The copy gate sums a value's gradients. The running sum is added into in place when the engine
+# owns it (the note [who owns a gradient array]), or the new contribution is added into when the
+# engine owns that one instead (addition commutes, so the sum is the same); otherwise the sum is
+# a new array, which the engine then owns. A weight with an L2 penalty thus gets its two
+# contributions summed without a third weight-sized array.
+def _accumulate(table, key, g, mine, owned):
     previous = table[key]
-    if (raw and sys.getrefcount(previous) <= _EXCLUSIVE_REFS and type(previous) is type(g)
-            and previous.base is None and previous.shape == g.shape and previous.dtype == g.dtype
-            and getattr(previous.flags, "writeable", True)):
-        previous += g
+    # Owned arrays are writable, C-or-F arrays of the backend's type (their contract in
+    # ops/registry.py): only the operands' shapes and dtypes need to agree for += to be exact.
+    if key in owned:
+        if type(previous) is type(g) and previous.shape == g.shape and previous.dtype == g.dtype:
+            previous += g
+            return
+    elif mine and type(g) is type(previous) and g.shape == previous.shape and g.dtype == previous.dtype:
+        g += previous
+        table[key] = g
+        owned.add(key)
+        return
+    table[key] = total = previous + g
+    if type(total) in _ARRAY_TYPES:  # first order, and not a NumPy scalar: a new array nobody holds
+        owned.add(key)
     else:
-        table[key] = previous + g
-
-
-def _exclusive_baseline():
-    """The refcount ``_accumulate`` sees for an array that only its table holds (measured the same
-    way, so it holds on any CPython version)."""
-    def measure(table, key):
-        previous = table[key]
-        return sys.getrefcount(previous)
-
-    return measure({0: np.zeros(2)}, 0)
-
-
-_EXCLUSIVE_REFS = _exclusive_baseline()
-
-
-def _sole_reference_baseline():
-    """sys.getrefcount of ``g`` in ``run`` when only its local name refers to the array."""
-    def measure(table, key):
-        g = table.pop(key)
-        return sys.getrefcount(g)
-
-    return measure({0: np.zeros(2)}, 0)
-
-
-_SOLE_REFS = _sole_reference_baseline()
+        owned.discard(key)
 
 
 def _owns_memory(g):
@@ -350,15 +400,15 @@ def _owns_memory(g):
 def _run_hooks(hooks, g, raw):
     """Hooks see Tensors; a hook's returned Tensor replaces the gradient."""
     view = node_module._Tensor(g) if raw else g
-    previous_raw, node_module.raw_rules = node_module.raw_rules, False
+    previous_raw, _state.raw = _state.raw, False
     try:
         for hook in hooks:
             replaced = hook(view)
             if replaced is not None:
                 view = replaced
     finally:
-        node_module.raw_rules = previous_raw
-    return view.data if raw else view
+        _state.raw = previous_raw
+    return view._data if raw else view
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):

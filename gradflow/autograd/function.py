@@ -48,6 +48,7 @@ class _FunctionOp:
 
     accumulate_rule = None  # custom ops never write into .grad buffers themselves
     reuses_grad = False     # nor over the incoming gradient
+    fresh_grads = False     # and the engine never owns what user code returns (engine.py)
 
     __slots__ = ("function", "name", "jvp_rule")
 
@@ -79,13 +80,13 @@ def tensor_backward_on_arrays(op, node, g):
     """Run ``op.backward`` (written on Tensors) inside a first-order backward that passes arrays:
     raw mode is off while it runs, and the gradients go back to the engine as arrays."""
     from . import node as node_module
+    from .grad_mode import _state
 
-    previous = node_module.raw_rules
-    node_module.raw_rules = False
+    previous, _state.raw = _state.raw, False
     try:
         grads = op.backward(node, node_module._Tensor(g), False)
     finally:
-        node_module.raw_rules = previous
+        _state.raw = previous
     return tuple(None if g_i is None else g_i.data for g_i in grads)
 
 

@@ -1,14 +1,30 @@
-"""Whether ops record the graph: ``no_grad``, ``enable_grad``, ``set_grad_enabled``.
+"""Whether ops record the graph: ``no_grad``, ``enable_grad``, ``set_grad_enabled``; and the
+per-thread state every forward and backward pass switches on and off.
 
-Each works as a context manager and as a decorator, like PyTorch's. The flag is per thread.
+Each mode works as a context manager and as a decorator, like PyTorch's. The flag is per thread.
+
+# Note: [state belongs to a call]
+Everything a pass turns on for its own duration lives in ``_state``, one ``threading.local``:
+grad mode, and what a backward sets for the rules it runs (raw arrays, graph freeing, the
+gradient a rule may overwrite; see the notes in node.py). A thread sees only its own values, so
+backward passes in several threads at once do not see each other's switches; a nested pass
+(checkpoint's rerun, a hook calling grad()) saves the values it changes and restores them.
 """
 from __future__ import annotations
 
 import functools
 import threading
 
+
 class _State(threading.local):
-    enabled = True  # the class attribute is every new thread's default
+    # The class attributes are every new thread's defaults.
+    enabled = True    # grad mode: ops record the graph
+    raw = False       # a first-order backward runs rules on raw arrays (node.py [rules on raw arrays])
+    freeing = False   # that backward frees the graph as it goes (Node.release_saved)
+    free_grad = None  # the incoming gradient a rule may write over (node.py [a gradient the rule may overwrite])
+    saved_hooks = ()  # (pack, unpack) pairs of this thread's saved_tensors_hooks, innermost last
+    packing_node = None      # what a pack hook is packing right now: the saving node, and
+    packing_output = False   # whether the value is that node's own output (graph.py)
 
 
 _state = _State()

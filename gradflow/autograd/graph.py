@@ -22,6 +22,8 @@ import numpy as np
 
 from ..backends import of_array
 from . import node as _node
+from .grad_mode import _state
+from .node import increment_version
 
 
 class saved_tensors_hooks:
@@ -33,11 +35,16 @@ class saved_tensors_hooks:
                             "and unpack_hook(object) -> Tensor")
         self._pair = (pack_hook, unpack_hook)
 
+    # Per thread, like grad mode: another thread's forward saves without these hooks.
     def __enter__(self):
+        _state.saved_hooks = _state.saved_hooks + (self._pair,)
         _node.saved_tensor_hooks.append(self._pair)
         return self
 
     def __exit__(self, *exc):
+        hooks = _state.saved_hooks
+        where = len(hooks) - 1 - hooks[::-1].index(self._pair)
+        _state.saved_hooks = hooks[:where] + hooks[where + 1:]
         _node.saved_tensor_hooks.remove(self._pair)
         return False
 
@@ -59,7 +66,7 @@ def _is_activation(tensor):
     """
     if getattr(tensor.data, "base", None) is not None:
         return False
-    return _node.packing["is_output"] or tensor.grad_fn is not None
+    return _state.packing_output or tensor.grad_fn is not None
 
 
 class _PackOnce:
@@ -149,4 +156,4 @@ def save_in_dtype(dtype="float16"):
     return saved_tensors_hooks(_PackOnce(pack), unpack)
 
 
-__all__ = ["saved_tensors_hooks", "save_on_cpu", "save_in_dtype", "PackedTensor"]
+__all__ = ["saved_tensors_hooks", "save_on_cpu", "save_in_dtype", "PackedTensor", "increment_version"]

@@ -12,18 +12,20 @@ would make a cycle (tensor -> node -> tensor) that only the garbage collector co
 from __future__ import annotations
 
 import itertools
+import operator as _operator
 
 import numpy as np
 
 from ..backends import NUMPY as _NUMPY, _by_array_type as _backend_by_array_type, dispatch, of_array
 from .. import dtypes as _dtypes
-from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError
+from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError, InplaceModificationError
 from . import grad_mode
+from .grad_mode import _state
 
 _sequence = itertools.count()
 OUT = -1  # in an op's save spec: the op's output
 # Returned by a rule in place of a gradient it has already added into the leaf's .grad
-# (Op.fast_vjp_into; the note [accumulating into .grad] in engine.py).
+# (Op.fast_vjp_into; the note [who owns a gradient array] in engine.py).
 ACCUMULATED = type("Accumulated", (), {"__repr__": lambda self: "ACCUMULATED", "__slots__": ()})()
 
 # Observers the memory tracker installs; each gets on_save(node), on_free(node) and
@@ -31,34 +33,44 @@ ACCUMULATED = type("Accumulated", (), {"__repr__": lambda self: "ACCUMULATED", "
 observers: list = []
 # The module path ("mlp.0") that nn.Module.__call__ sets while a module's forward runs.
 module_path: list = []
-# (pack, unpack) pairs installed by autograd.graph.saved_tensors_hooks; innermost last.
+# (pack, unpack) pairs installed by autograd.graph.saved_tensors_hooks in any thread: a cheap
+# "are there any" test for apply. Each thread packs with its own, ``_state.saved_hooks``; while
+# a pack hook runs, ``_state.packing_node`` / ``packing_output`` say what it is packing (the
+# node, and whether the value is that node's own output, which reaches pack as a fresh leaf
+# Tensor, see the note above), so a hook can tell an activation from a saved input batch.
 saved_tensor_hooks: list = []
-# What a pack hook is packing right now: the saving node and whether the value is that node's own
-# output (which reaches pack as a fresh leaf Tensor, see the note above), so a hook can tell an
-# activation from a saved input batch without a reference cycle.
-packing = {"node": None, "is_output": False}
 anomaly = {"enabled": False}
 _Tensor = None  # gradflow.tensor registers its Tensor class here (it sits above this layer)
 
 # Note: [rules on raw arrays]
 # VJP rules are written once, in gradflow ops. With create_graph=True they get Tensors and
-# record the backward graph. A first-order backward sets raw_rules: rules then get raw arrays
-# (ctx.saved too), ``x * y`` is the array module's own operator, and a primitive called on arrays
-# computes its forward and returns the array, with no Tensor, Node or check in between.
-# The flag is process-wide (grad mode is per thread): running backward in several threads at once
-# is not supported, and a primitive called on a raw array by another thread during a backward
-# would return an array.
-raw_rules = False
+# record the backward graph. A first-order backward sets the per-thread flag ``_state.raw``
+# (grad_mode's note [state belongs to a call]): rules then get raw arrays (ctx.saved too),
+# ``x * y`` is the array module's own operator, and a primitive called on arrays computes its
+# forward and returns the array, with no Tensor, Node or check in between. Only the thread running
+# that backward sees the flag: a primitive another thread calls on an array still makes a Tensor.
+#
 # Note: [a gradient the rule may overwrite]
-# The engine sets ``free_grad`` to the incoming gradient array just before the first-order rule
-# of an op declared with ``reuses_grad`` runs, when nothing but the engine refers to that array
-# (no hook, retain_grad, user or second consumer can see it) and it owns its memory; None
-# otherwise. Such a rule may write its result over it (the fused linear ops write gz over g), so
-# backward holds two gradient-sized buffers per layer instead of three. Process-wide, as above.
-free_grad = None
-# True while a backward that frees the graph as it goes (retain_graph=False) runs: a rule may then
-# let go of a saved value it is done with before making its other results (``release_saved``).
-freeing_graph = False
+# The engine sets ``_state.free_grad`` to the incoming gradient array just before the first-order
+# rule of an op declared with ``reuses_grad`` runs, when the engine made that array and never
+# handed it out (see engine.py's note [who owns a gradient array]); None otherwise. Such a rule
+# may write its result over it (``may_overwrite(g)``; the fused linear ops write gz over g), so
+# backward holds two gradient-sized buffers per layer instead of three.
+#
+# Note: [version counters]
+# A node saves input Tensors, not copies, so an in-place write into a saved tensor between
+# forward and backward would change the gradient silently. Every in-place write gradflow makes
+# (optimizer steps, assigning ``.data``, ``nn.init``, ``load_state_dict``, ``zero_grad`` of a kept
+# .grad) calls ``increment_version``: the tensor's ``_version`` counts its writes, and
+# ``_written_at`` takes the next number of the clock nodes are numbered by (``_sequence``). A
+# node's saved tensor was written after it was saved exactly when its ``_written_at`` exceeds the
+# node's ``seq``, so saving costs nothing and backward checks one integer per saved tensor
+# (``check_versions``), raising InplaceModificationError naming the op, the tensor and its version.
+# Not seen: writes straight into the array (``t.numpy()[...] = 0``, ``t.data[...] = 0`` outside
+# gradflow, a NumPy function with ``out=t.data``) — like PyTorch's ``.data``, the array is an
+# escape hatch; and an op's own output, which its node saves as the array (the note at the top),
+# unless a later op saved the same Tensor as its input.
+
 # Forward mode: forward_ad.dual_level() sets this to its tangent hook, called as
 # jvp_hook(op, inputs, params, out) after each op; None (one global check) outside a level.
 jvp_hook = None
@@ -94,7 +106,7 @@ class Node:
 
     def save(self, values):
         """Keep ``values`` (input Tensors, the output marker OUT with its array, or None)."""
-        if saved_tensor_hooks:
+        if saved_tensor_hooks and _state.saved_hooks:
             values = self._pack(values)
         self.saved_raw = tuple(values)
         for observer in observers:
@@ -103,12 +115,13 @@ class Node:
     def _pack(self, values):
         from ..tensor import Tensor
 
-        pack, self.unpackers = saved_tensor_hooks[-1]
+        state = _state
+        pack, self.unpackers = state.saved_hooks[-1]
         packed = []
-        packing["node"] = self
+        state.packing_node = self
         try:
             for v in values:
-                packing["is_output"] = type(v) is _Output
+                state.packing_output = type(v) is _Output
                 if type(v) is _Output:
                     packed.append(_PackedOutput(pack(Tensor(v.data))))
                 elif isinstance(v, Tensor):
@@ -116,23 +129,30 @@ class Node:
                 else:
                     packed.append(v)
         finally:
-            packing["node"], packing["is_output"] = None, False
+            state.packing_node, state.packing_output = None, False
         return packed
 
     @property
     def saved(self):
         """The saved values as Tensors (raw arrays in a first-order backward), in the declared order."""
-        if self.saved_raw is None:
+        saved = self.saved_raw
+        if saved is None:
             raise GraphFreedError(
                 f"backward through {self.op.name!r} a second time: its saved tensors were freed after "
                 "the first backward. Pass retain_graph=True to the first backward() if you need to "
                 "backward through the graph again.")
         Tensor = _Tensor
         if self.unpackers is None:
-            if raw_rules:  # primitives save Tensors, their output, arrays they keep, or None
-                return tuple([None if v is None else v.data for v in self.saved_raw])
-            return tuple([Tensor(v.data, True, self) if type(v) is _Output else
-                          v.data if type(v) is _Kept else v for v in self.saved_raw])
+            if _state.raw:  # primitives save Tensors, their output, arrays they keep, or None: ._data on each
+                if len(saved) == 1:
+                    v = saved[0]
+                    return (None if v is None else v._data,)
+                if len(saved) == 2:
+                    v, w = saved
+                    return (None if v is None else v._data, None if w is None else w._data)
+                return tuple([None if v is None else v._data for v in saved])
+            return tuple([Tensor(v._data, True, self) if type(v) is _Output else
+                          v._data if type(v) is _Kept else v for v in saved])
         unpacked = []
         for v in self.saved_raw:
             if type(v) is _PackedOutput:
@@ -143,7 +163,7 @@ class Node:
                 unpacked.append(v.data)
             else:
                 unpacked.append(v)
-        if raw_rules:
+        if _state.raw:
             return tuple([v.data if isinstance(v, Tensor) else v for v in unpacked])
         return tuple(unpacked)
 
@@ -165,7 +185,7 @@ class Node:
     def release_saved(self, index):
         """Drop saved value ``index`` now if this backward frees the graph anyway: a rule done
         with a large saved buffer lets it go before allocating its remaining results."""
-        if not freeing_graph or not self.saved_raw or self.saved_raw[index] is None:
+        if not _state.freeing or not self.saved_raw or self.saved_raw[index] is None:
             return
         value = self.saved_raw[index]
         self.saved_raw = self.saved_raw[:index] + (None,) + self.saved_raw[index + 1:]
@@ -176,22 +196,76 @@ class Node:
     def is_freed(self):
         return self.saved_raw is None
 
-    def register_prehook(self, hook):
+    def register_prehook(self, hook, keeps_grad=True):
+        """Call ``hook(grad)`` before this node's backward; a returned Tensor replaces the gradient.
+
+        ``keeps_grad=False`` promises that the hook neither keeps nor changes the gradient (a
+        profiler's lap): the engine may then still write into that gradient afterwards (engine.py's
+        note [who owns a gradient array]); any other hook is handed the gradient for good.
+        """
         if self.pre_hooks is None:
             self.pre_hooks = []
-        self.pre_hooks.append(hook)
+        self.pre_hooks.append(hook if keeps_grad else _BlindHook(hook))
 
     def __repr__(self):
         return f"<{self.op.name}Backward seq={self.seq}>"
 
 
+def increment_version(tensor):
+    """Record an in-place write into ``tensor`` (the note [version counters]): graphs that saved it
+    before now refuse to backward through it. Call it after writing into ``tensor.data`` in place."""
+    tensor._version += 1
+    tensor._written_at = next(_sequence)
+
+
+def check_versions(node):
+    """Raise InplaceModificationError if a tensor ``node`` saved was written in place since."""
+    seq = node.seq
+    for index, value in enumerate(node.saved_raw):
+        if value is not None and value._written_at > seq:
+            tensor = value.value if isinstance(value, _Packed) else value
+            where = f" in module '{node.module}'" if node.module else ""
+            save = getattr(node.op, "save", None)
+            which = f"input {save[index]}" if save else f"saved tensor {index}"
+            raise InplaceModificationError(
+                f"one of the tensors needed for the gradient of {node.op.name!r}{where} has been modified by "
+                f"an inplace operation: {which} of {node.op.name!r}, a {tensor.dtype} tensor of shape "
+                f"{tuple(tensor.shape)}, is at version {tensor._version} and was written in place after the "
+                "graph saved it (an optimizer step, or an assignment to .data, before this backward). "
+                "Compute the loss again after the write, or write into a copy.")
+
+
+class _BlindHook:
+    """A pre-hook registered with ``keeps_grad=False``."""
+
+    __slots__ = ("hook",)
+
+    def __init__(self, hook):
+        self.hook = hook
+
+    def __call__(self, grad):
+        return self.hook(grad)
+
+
+def hands_out(hooks):
+    """True when one of ``hooks`` may keep the gradient it is given."""
+    for hook in hooks:
+        if type(hook) is not _BlindHook:
+            return True
+    return False
+
+
 class _Output:
     """An op's output array as saved by its own node (see the note at the top)."""
 
-    __slots__ = ("data",)
+    __slots__ = ("_data",)
+    _written_at = 0  # an output's array is not version-checked (the note [version counters])
 
     def __init__(self, data):
-        self.data = data
+        self._data = data
+
+    # ``_data`` like a Tensor's, so Node.saved reads both alike; ``data`` for everyone else.
+    data = property(_operator.attrgetter("_data"))
 
 
 class _Kept:
@@ -199,10 +273,13 @@ class _Kept:
     ops/registry.py: max-pool's argmax indices, batch norm's x̂ and 1/σ). Rules read it as the
     raw array in both orders: it is data about the forward, never differentiated through."""
 
-    __slots__ = ("data",)
+    __slots__ = ("_data",)
+    _written_at = 0  # made by the forward, held only by the node: nothing else can write it
 
     def __init__(self, data):
-        self.data = data
+        self._data = data
+
+    data = property(_operator.attrgetter("_data"))  # as _Output
 
 
 class _Packed:
@@ -213,11 +290,17 @@ class _Packed:
     def __init__(self, value):
         self.value = value
 
+    @property
+    def _written_at(self):
+        # A pack hook that kept the Tensor itself (a parameter, say) is checked like an unpacked one.
+        return self.value._written_at if isinstance(self.value, _Tensor) else 0
+
 
 class _PackedOutput(_Packed):
     """A saved output as returned by a pack function; unpacked back onto its node."""
 
     __slots__ = ()
+    _written_at = 0
 
 
 def _coerce(value, like):
@@ -286,44 +369,66 @@ def _coerce_inputs(inputs):
 
 # Note: [apply is the hot path]
 # Every forward op and every op inside a first-order backward runs through apply, so it avoids
-# generator expressions, properties and imports: a chain of tiny ops is dominated by this code.
+# generator expressions, comprehensions (each is a function frame before Python 3.12), properties
+# and imports: a chain of tiny ops is dominated by this code. Unary and binary ops, nearly all of
+# them, take straight-line paths; the node's slots are filled here rather than in Node.__init__
+# (one frame less), and what an op saves is read from its declaration (Op.save, Op.save_when),
+# computed once when the op was declared.
 def apply(op, inputs, params):
     """Run ``op`` forward on ``inputs`` (Tensors or scalars) and record a Node when grad is needed."""
     Tensor = _Tensor
-    if raw_rules and not isinstance(inputs[0], Tensor):
-        # Only gradflow's own rules run while raw_rules is set (hooks and custom Functions turn
-        # it off), and they call primitives on arrays only.
-        return _apply_raw(op, inputs, params)
-    for t in inputs:
-        if not isinstance(t, Tensor):
-            inputs = _coerce_inputs(inputs)
-            break
-    if len(inputs) == 1:
-        arrays = (inputs[0].data,)
-        requires = inputs[0]._requires_grad
-    elif len(inputs) == 2:
+    count = len(inputs)
+    if count == 2:
         x, y = inputs
-        arrays = (x.data, y.data)
-        if type(arrays[0]) is not type(arrays[1]) or (op.same_dtype and arrays[0].dtype != arrays[1].dtype):
-            arrays = _check_operands(op, arrays)
-            if arrays[0] is not x.data or arrays[1] is not y.data:
+        if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+            if not isinstance(x, Tensor) and _state.raw:
+                # Only gradflow's own rules run while raw mode is on (hooks and custom Functions
+                # turn it off), and they call primitives on arrays only.
+                return _apply_raw(op, inputs, params)
+            inputs = _coerce_inputs(inputs)
+            x, y = inputs
+        a, b = x._data, y._data
+        # NumPy's built-in dtypes are singletons: the identity test settles the usual case.
+        if type(a) is not type(b) or (op.same_dtype and a.dtype is not b.dtype and a.dtype != b.dtype):
+            arrays = _check_operands(op, (a, b))
+            if arrays[0] is not a or arrays[1] is not b:  # an integer operand cast to float
                 inputs = _rewrap(inputs, arrays)
+                x, y = inputs
+            a, b = arrays
+        arrays = (a, b)
         requires = x._requires_grad or y._requires_grad
+    elif count == 1:
+        x = inputs[0]
+        if not isinstance(x, Tensor):
+            if _state.raw:
+                return _apply_raw(op, inputs, params)
+            inputs = _coerce_inputs(inputs)
+            x = inputs[0]
+        a = x._data
+        arrays = (a,)
+        requires = x._requires_grad
     else:
-        arrays = _check_operands(op, tuple([t.data for t in inputs]))
+        if not isinstance(inputs[0], Tensor) and _state.raw:
+            return _apply_raw(op, inputs, params)
+        for t in inputs:
+            if not isinstance(t, Tensor):
+                inputs = _coerce_inputs(inputs)
+                break
+        arrays = _check_operands(op, tuple([t._data for t in inputs]))
         inputs = _rewrap(inputs, arrays)
         requires = False
         for t in inputs:
             if t._requires_grad:
                 requires = True
                 break
-    backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
+    a = arrays[0]
+    backend = _backend_by_array_type.get(type(a)) or of_array(a)
     if backend is _NUMPY:
         result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
     else:
-        if len(arrays) > 1:
+        if count > 1:
             _check_one_gpu(op, arrays)
-        with backend.device_scope(arrays[0]):  # CuPy allocates and launches on the current device
+        with backend.device_scope(a):  # CuPy allocates and launches on the current device
             result = op.forward(backend, *arrays, **params)
     kept = None
     if op.keeps:  # the forward returned (output, *arrays to keep)
@@ -334,29 +439,64 @@ def apply(op, inputs, params):
         dispatch.record_op(op, arrays, result)
     if anomaly["enabled"]:
         check_finite(op.name, result, "forward output")
-    if not requires or not grad_mode._state.enabled:
+    if not requires or not _state.enabled:
         out = Tensor(result)
         if jvp_hook is not None:  # forward mode: see forward_ad's note [the hook in apply]
             jvp_hook(op, inputs, params, out)
         return out
-    node = Node(op, inputs, params, tuple([a.shape for a in arrays]), result)
+    # The node, as Node.__init__ would make it. An edge goes to the input's node, to the input
+    # itself if it is a leaf needing .grad, or nowhere.
+    node = _new_node(Node)
+    if count == 2:
+        node.shapes = (a.shape, arrays[1].shape)
+        needs = (x._requires_grad, y._requires_grad)
+        fx, fy = x.grad_fn, y.grad_fn
+        node.next = (fx if fx is not None else (x if needs[0] else None),
+                     fy if fy is not None else (y if needs[1] else None))
+    elif count == 1:
+        node.shapes = (a.shape,)
+        needs = (x._requires_grad,)
+        fx = x.grad_fn
+        node.next = (fx if fx is not None else (x if needs[0] else None),)
+    else:
+        node.shapes = tuple([t.shape for t in arrays])
+        needs = tuple([t._requires_grad for t in inputs])
+        node.next = tuple([t.grad_fn if t.grad_fn is not None else (t if t._requires_grad else None)
+                           for t in inputs])
+    node.op = op
+    node.params = params
+    node.needs_input_grad = needs
+    node.seq = next(_sequence)
+    node.pre_hooks = node.retained = node.unpackers = None
+    node.module = module_path[-1] if module_path else ""
+    node.out_shape = result.shape
+    node.out_dtype = result.dtype
     out = Tensor(result, True, node)
-    if op.save:
-        when = op.save_when
-        if when is None:
-            saved = [_Output(result) if i == OUT else inputs[i] for i in op.save]
-        else:
-            needs = node.needs_input_grad
-            saved = [None if w is not None and not needs[w] else _Output(result) if i == OUT else inputs[i]
-                     for i, w in zip(op.save, when)]
+    plan = op.save_plan
+    if not plan and kept is None:
+        node.saved_raw = ()
+    else:
+        values = []
+        for what, unless in plan:
+            if unless is not None and not needs[unless]:
+                values.append(None)
+            elif what == OUT:
+                values.append(_Output(result))
+            else:
+                values.append(inputs[what])
         if kept is not None:
-            saved += [_Kept(k) for k in kept]
-        node.save(saved)
-    elif kept is not None:
-        node.save([_Kept(k) for k in kept])
+            for k in kept:
+                values.append(_Kept(k))
+        if saved_tensor_hooks or observers:
+            node.save(values)
+        else:
+            node.saved_raw = tuple(values)  # Node.save without hooks or observers to tell
     if jvp_hook is not None:
         jvp_hook(op, inputs, params, out)
     return out
+
+
+_new_node = object.__new__
 
 
 def _apply_raw(op, arrays, params):
@@ -371,6 +511,12 @@ def _apply_raw(op, arrays, params):
     if dispatch.active is not None:
         dispatch.record_op(op, arrays, result)
     return result
+
+
+def may_overwrite(array):
+    """True when a first-order rule may write its result over ``array``, its incoming gradient
+    (the note [a gradient the rule may overwrite])."""
+    return _state.free_grad is array
 
 
 def check_finite(op_name, array, what):

@@ -100,7 +100,7 @@ class _Laps:
 
     def on_save(self, node):
         self.lap()
-        node.register_prehook(self.lap)
+        node.register_prehook(self.lap, keeps_grad=False)  # lets the engine reuse the gradient
 
     def on_free(self, node):
         pass

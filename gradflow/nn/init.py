@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 from .. import creation
+from ..autograd.graph import increment_version
 from ..backends import NUMPY, of_array
 from ..errors import ShapeError
 
@@ -46,6 +47,7 @@ def _fill(tensor, host_values):
     backend = of_array(tensor.data)
     values = host_values.astype(tensor.dtype)
     tensor.data[...] = values if backend is NUMPY else backend.xp.asarray(values)
+    increment_version(tensor)
     return tensor
 
 
@@ -59,6 +61,7 @@ def normal_(tensor, mean=0.0, std=1.0):
 
 def constant_(tensor, value):
     tensor.data[...] = value
+    increment_version(tensor)
     return tensor
 
 

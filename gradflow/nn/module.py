@@ -18,6 +18,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..autograd import node as _node
+from ..autograd.graph import increment_version
 from ..backends import for_device, of_array, resolve as resolve_device
 from .. import dtypes as _dtypes
 from ..errors import DTypeError, ShapeError
@@ -165,10 +166,12 @@ class Module:
     def zero_grad(self, set_to_none=True):
         """Clear every parameter's ``.grad`` (to None, so the next backward allocates afresh)."""
         for p in self.parameters():
-            if set_to_none or p.grad is None:
+            # ._grad: reading .grad would hand the array out (autograd/engine.py), as in optim.
+            if set_to_none or p._grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p._grad.data[...] = 0
+                increment_version(p._grad)
 
     # ----- device and dtype ----------------------------------------------------------------------
     def to(self, *args, device=None, dtype=None):
@@ -250,6 +253,7 @@ class Module:
             staged.append((param, array))
         for param, array in staged:
             param.data[...] = _on_backend_of(param.data, array)
+            increment_version(param)
         return IncompatibleKeys(missing, unexpected)
 
     # ----- calling -------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ def _make(name) -> Op:
         # and h can go before the GEMMs allocate gX and gW: at most two batch-sized gradients
         # and no dead activation are held at once, as when linear and φ are separate nodes.
         gz, gb = of_array(g).kernels.bias_act_backward(
-            name, g_rows, as_rows(ctx.saved[2], out_features), out=g_rows if _node.free_grad is g else None)
+            name, g_rows, as_rows(ctx.saved[2], out_features), out=g_rows if _node.may_overwrite(g) else None)
         ctx.release_saved(2)
         gx, gw = product_grad_arrays(ctx, gz, weight_grad)
         return gx, gw, gb if ctx.needs_input_grad[2] else None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import inspect
 
 from ..autograd import node as _node
+from ..autograd.grad_mode import _state
 from ..autograd.node import OUT, apply
 from ..backends import as_array
 from ..errors import BackwardError
@@ -29,7 +30,12 @@ class Op:
 
     __slots__ = ("name", "forward", "save", "save_when", "same_dtype", "vjp_rule",
                  "fast_vjp_rule", "jvp_rule", "doc", "flops", "accumulate_slot", "accumulate_rule",
-                 "reuses_grad", "keeps")
+                 "reuses_grad", "keeps", "backward_arrays", "save_plan")
+    # The contract the engine's in-place sums rest on (the note [who owns a gradient array] in
+    # autograd/engine.py): a primitive's first-order rule returns, per input, its incoming
+    # gradient, a view, or a new writable array that nothing else holds (no cache, no saved value).
+    # tests/test_ownership.py checks it for every row of the op table.
+    fresh_grads = True
 
     def __init__(self, name, forward, save=(), save_when=None, same_dtype=False, flops=None, keeps=0):
         self.name = name
@@ -53,15 +59,22 @@ class Op:
         self.save = tuple(index(n) for n in save)
         self.save_when = None if save_when is None else tuple(
             None if w is None else index(w) for w in save_when)
+        # (what, unless) per saved value, for apply: input index or OUT, and the input whose
+        # needing no gradient makes saving it unnecessary (None: always saved).
+        self.save_plan = tuple(zip(self.save, self.save_when or (None,) * len(self.save)))
         self.same_dtype = same_dtype
         self.vjp_rule = self.fast_vjp_rule = self.jvp_rule = None
+        # backward_arrays(node, g): the first-order backward on raw arrays — the fast rule itself
+        # once one is declared (no wrapper frame per node), else the VJP rule run on arrays.
+        self.backward_arrays = self._vjp_on_arrays
         self.accumulate_slot = self.accumulate_rule = None
-        # True: its fast rules may overwrite ``autograd.node.free_grad`` (see the note there).
+        # True: its fast rules may write over their incoming gradient when ``may_overwrite(g)``
+        # says so (the note [a gradient the rule may overwrite] in autograd/node.py).
         self.reuses_grad = False
         self.doc = forward.__doc__
 
     def __call__(self, *inputs, **params):
-        if _node.raw_rules and type(inputs[0]) is not _node._Tensor:
+        if not isinstance(inputs[0], _node._Tensor) and _state.raw:
             return _node._apply_raw(self, inputs, params)  # a rule on raw arrays: no Tensor, no Node
         return apply(self, inputs, params)
 
@@ -75,16 +88,16 @@ class Op:
 
     def fast_vjp(self, rule):
         """Declare ``rule(ctx, g_array) -> tuple of arrays or None``, used when create_graph is False."""
-        self.fast_vjp_rule = rule
+        self.fast_vjp_rule = self.backward_arrays = rule
         return rule
 
     def fast_vjp_into(self, slot):
         """Declare ``rule(ctx, g_array, grad_buffer)``: the fast rule (called with None for the
         buffer), which may also add input ``slot``'s gradient straight into that leaf's existing
         ``.grad`` array and return ``ACCUMULATED`` in its place. The engine passes a buffer only
-        when nobody else can see it (see the note [accumulating into .grad] in engine.py)."""
+        when nobody else can see it (see the note [who owns a gradient array] in engine.py)."""
         def declare(rule):
-            self.fast_vjp_rule = lambda ctx, g: rule(ctx, g, None)
+            self.fast_vjp_rule = self.backward_arrays = lambda ctx, g: rule(ctx, g, None)
             self.accumulate_slot, self.accumulate_rule = slot, rule
             return rule
         return declare
@@ -101,10 +114,8 @@ class Op:
         grads = self.vjp_rule(node, g)
         return grads if type(grads) is tuple else (grads,)
 
-    def backward_arrays(self, node, g):
-        """First-order backward on raw arrays: the fast rule, else the VJP rule run on arrays."""
-        if self.fast_vjp_rule is not None:
-            return self.fast_vjp_rule(node, g)
+    def _vjp_on_arrays(self, node, g):
+        """First-order backward on raw arrays without a fast rule: the VJP rule run on arrays."""
         if self.vjp_rule is None:
             raise BackwardError(f"op {self.name!r} has no gradient")
         grads = self.vjp_rule(node, g)
@@ -114,7 +125,7 @@ class Op:
 def constant(array):
     """A gradient-free operand computed inside a rule (a mask, a share): a Tensor, or the array
     itself while a first-order backward runs its rules on raw arrays."""
-    if _node.raw_rules:
+    if _state.raw:
         return array
     return _node._Tensor(as_array(array))
 

@@ -64,7 +64,7 @@ class Adam(Optimizer):
             states = [state for _, state in batch]
             half = self._state_dtype(batch[0][0], None) != dtype
             of_array(batch[0][0].data).kernels.adam_update_multi(
-                [p.data for p, _ in batch], [p.grad.data for p, _ in batch],
+                [p.data for p, _ in batch], [p._grad.data for p, _ in batch],
                 [s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], step,
                 group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
                 weight_decay=group["weight_decay"], decoupled=self.decoupled,

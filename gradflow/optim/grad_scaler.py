@@ -62,9 +62,9 @@ class GradScaler:
         checks, xp, seen = [], None, set()
         for group in optimizer.param_groups:
             for p in group["params"]:
-                if p.grad is None:
+                if p._grad is None:  # ._grad: reading .grad would hand the engine's buffer out
                     continue
-                g = p.grad.data
+                g = p._grad.data
                 # Leaves may share one gradient array (both inputs of an add get the same g):
                 # unscale each buffer once.
                 address = (g.data.ptr if hasattr(g.data, "ptr") else g.ctypes.data, g.nbytes)

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from ..autograd.grad_mode import no_grad
+from ..autograd.graph import increment_version
 from ..backends import NUMPY, of_array
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -66,10 +67,13 @@ class Optimizer:
 
     def zero_grad(self, set_to_none=True):
         for p in self._params():
-            if set_to_none or p.grad is None:
+            # ._grad, not .grad: reading .grad hands the array to the caller, and the engine then
+            # stops adding into it in place (autograd/engine.py [who owns a gradient array]).
+            if set_to_none or p._grad is None:
                 p.grad = None
             else:
-                p.grad.data[...] = 0
+                p._grad.data[...] = 0
+                increment_version(p._grad)  # a graph may have saved it (create_graph)
 
     @no_grad()
     def step(self, closure=None):
@@ -81,14 +85,17 @@ class Optimizer:
             with enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            self._update_group([p for p in group["params"] if p.grad is not None], group)
+            params = [p for p in group["params"] if p._grad is not None]  # ._grad: see zero_grad
+            self._update_group(params, group)
+            for p in params:
+                increment_version(p)  # graphs that saved p can no longer backward through it
         return loss
 
     def _update_group(self, params, group):
         """Update every parameter of ``group`` that has a gradient; an optimizer with a
         multi-tensor kernel (Adam) overrides this to update them in one launch."""
         for p in params:
-            self._update(p, p.grad.data, self.state.setdefault(p, {}), group)
+            self._update(p, p._grad.data, self.state.setdefault(p, {}), group)
 
     def _update(self, param, grad, state, group):
         raise NotImplementedError

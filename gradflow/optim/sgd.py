@@ -44,7 +44,7 @@ class SGD(Optimizer):
             batches.setdefault(key, []).append((p, state))
         for (_, _, _, first_step), batch in batches.items():
             of_array(batch[0][0].data).kernels.sgd_update_multi(
-                [p.data for p, _ in batch], [p.grad.data for p, _ in batch],
+                [p.data for p, _ in batch], [p._grad.data for p, _ in batch],
                 [s["momentum_buffer"] for _, s in batch] if momentum else None, group["lr"],
                 momentum=momentum, dampening=group["dampening"], weight_decay=group["weight_decay"],
                 nesterov=group["nesterov"], first_step=first_step)
