@@ -36,7 +36,7 @@ def expit(x, out=None):
     if x.dtype.kind != "f":
         x = x.astype(np.float64)
     negative = x < 0
-    e = np.abs(x)
+    e = np.abs(x, out=np.empty_like(x))  # an array also for 0-d x (a bare ufunc gives a scalar)
     np.negative(e, out=e)
     np.exp(e, out=e)
     numerator = np.where(negative, e, x.dtype.type(1))
