@@ -330,7 +330,12 @@ def constant_like(value, like):
     """A Python scalar or array-like as a constant on ``like``'s device, with NumPy's weak-scalar dtype rule.
 
     ``float32_tensor * 2.0`` stays float32 (a Python scalar does not upcast a tensor).
+    A bare device (CuPy) array stays on its device: CuPy refuses the implicit copy to the host
+    that ``np.asarray`` would make, and an op meeting it with a tensor on another device raises
+    the usual device error instead of moving data behind the user's back.
     """
+    if device_backend_of(value) is not None:
+        return Tensor(value)
     if like is None:
         return Tensor(_host_array(value, None))
     backend = of_array(like.data)
@@ -343,8 +348,12 @@ def constant_like(value, like):
 
 
 def _host_array(data, dtype):
-    """NumPy array from user data: Python floats become the default float dtype (float32)."""
-    if isinstance(data, np.ndarray):
+    """NumPy array from host data: Python floats become the default float dtype (float32).
+
+    A device array is not host data (CuPy's, and the emulated one's, ``np.asarray`` raises), even
+    where its type subclasses ``np.ndarray``; callers check ``device_backend_of`` first.
+    """
+    if isinstance(data, np.ndarray) and device_backend_of(data) is None:
         return data if dtype is None else data.astype(dtype, copy=False)
     array = np.asarray(data, dtype=dtype)
     if dtype is None and array.dtype == np.float64 and not isinstance(data, np.generic):

@@ -259,6 +259,7 @@ class EmulatedCuPy:
     def install(self, monkeypatch):
         for name, module in self.modules.items():
             monkeypatch.setitem(sys.modules, name, module)
+        emulated_arrays.refuse_implicit_host_copies(monkeypatch)
 
     @staticmethod
     def gemm(transa, transb, a, b, out=None, alpha=1.0, beta=0.0):
