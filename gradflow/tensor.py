@@ -5,6 +5,8 @@ the user made is a leaf. Operators and methods route to the op table in ``gradfl
 """
 from __future__ import annotations
 
+import math as _math
+
 import numpy as np
 
 from . import dtypes as _dtypes
@@ -141,6 +143,23 @@ class Tensor:
         if self.data.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError("only one-element integer tensors can be used as an index")
         return int(self.item())
+
+    # math.trunc/floor/ceil of a one-element tensor: a Python int, like int(t), computed from the
+    # Python number (exact for int64 beyond 2**53, where going through float would round).
+    def __trunc__(self):
+        return _math.trunc(self.item())
+
+    def __floor__(self):
+        return _math.floor(self.item())
+
+    def __ceil__(self):
+        return _math.ceil(self.item())
+
+    def __round__(self, ndigits=None):
+        """``round(t)`` / ``round(t, n)``: ``gradflow.round`` elementwise (half to even, as NumPy), a
+        Tensor of any shape with zero gradient, as JAX arrays answer it (PyTorch defines no
+        ``__round__``); ``int(t)`` or ``t.item()`` gives a Python number."""
+        return _ops.round(self, 0 if ndigits is None else ndigits)
 
     def detach(self):
         """The same data, cut from the graph (shares memory)."""
