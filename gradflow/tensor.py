@@ -491,4 +491,6 @@ def _repeat(self, *sizes):
 
 
 Tensor.repeat = _repeat
+for _name in ("tensor_split", "hsplit", "vsplit", "dsplit"):  # PyTorch's Tensor methods (NumPy's sections)
+    setattr(Tensor, _name, _method(getattr(_ops, _name)))
 del _name
