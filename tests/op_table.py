@@ -413,6 +413,13 @@ OPS_B_CASES = [
            lambda x: np.linalg.norm(x, -1), avoid=(0.0,)),
     OpCase("norm_matrix_neg_inf", lambda x: gf.linalg.norm(x, -np.inf), ((3, 4),),
            lambda x: np.linalg.norm(x, -np.inf), avoid=(0.0,)),
+    # Singular values (ops/norms.py's note [singular vectors]): random draws have distinct, nonzero ones.
+    OpCase("svdvals", gf.linalg.svdvals, ((2, 3, 4),), lambda x: np.linalg.svd(x, compute_uv=False)),
+    OpCase("norm_matrix_2", lambda x: gf.linalg.norm(x, 2), ((4, 3),), lambda x: np.linalg.norm(x, 2)),
+    OpCase("norm_matrix_neg2", lambda x: gf.linalg.norm(x, -2, axis=(-1, -2)), ((3, 3),),
+           lambda x: np.linalg.norm(x, -2, axis=(-1, -2))),
+    OpCase("norm_nuc", lambda x: gf.linalg.norm(x, "nuc", axis=(1, 2)), ((2, 3, 4),),
+           lambda x: np.linalg.norm(x, "nuc", axis=(1, 2))),
     # movement
     OpCase("pad_constant", lambda x: F.pad(x, (1, 2, 0, 1), value=0.5), ((2, 3),),
            lambda x: np.pad(x, ((0, 1), (1, 2)), constant_values=0.5)),

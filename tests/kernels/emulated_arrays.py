@@ -114,6 +114,8 @@ def to_device(result):
         owned = EmulatedArray(result.shape, result.dtype, order=_order(result))
         np.copyto(owned.view(np.ndarray), result)
         return owned
+    if isinstance(result, tuple) and hasattr(result, "_fields"):  # np.linalg.svd's SVDResult
+        return type(result)(*(to_device(v) for v in result))
     if isinstance(result, (list, tuple)):
         return type(result)(to_device(v) for v in result)
     return result
