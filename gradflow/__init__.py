@@ -22,6 +22,7 @@ from .ops.autocast import autocast  # mixed precision (pair with optim.GradScale
 from . import autograd, cuda, data, func, memory, nn, optim, profiler  # noqa: E402
 from .checkpointing import checkpoint, checkpoint_sequential  # noqa: E402
 from .interop import from_dlpack, load_model, save_model  # noqa: E402
+from .nn.functional_activations import celu, selu  # noqa: E402  (torch.selu, torch.celu are top-level too)
 import importlib as _importlib  # noqa: E402
 
 # ``from .ops import *`` bound gradflow.ops.linalg to this name; the public namespace replaces it.

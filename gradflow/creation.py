@@ -12,7 +12,8 @@ import numpy as np
 
 from . import dtypes as _dtypes
 from . import random as _random
-from .errors import ShapeError
+from .autograd import grad_mode as _grad_mode, node as _node
+from .errors import BackwardError, DeviceError, DTypeError, ShapeError
 from .backends import for_device, resolve as resolve_device
 from .tensor import Tensor, _shape_args_of
 
@@ -199,3 +200,71 @@ def bernoulli(input, p=None, *, generator=None):
         raise ValueError(f"bernoulli probability must be in [0, 1], got {p}")
     u = xp.asarray(_random.numpy_generator(generator).random(input.shape))
     return _finish((u < probability).astype(input.dtype), input.device, False)
+
+
+# ---- in-place samplers (PyTorch's Tensor.normal_, uniform_, bernoulli_) ----
+# Drawn on the host in float64 and cast, as nn.init does, so a seed fills a tensor with the same
+# numbers on every device; written into the tensor's array, so views of it see the samples.
+
+def normal_(tensor, mean=0.0, std=1.0, *, generator=None):
+    """Fill ``tensor`` with samples of N(mean, std²) in place; returns it."""
+    _check_fillable(tensor, "normal_", floating=True)
+    if not std >= 0:
+        raise ValueError(f"normal_ expects std >= 0, got {std}")
+    samples = _random.numpy_generator(generator).normal(mean, std, tensor.shape)
+    return _write_in_place(tensor, samples)
+
+
+def uniform_(tensor, a=0.0, b=1.0, *, generator=None):
+    """Fill ``tensor`` with samples uniform on [a, b) in place (PyTorch's ``from``/``to``)."""
+    _check_fillable(tensor, "uniform_", floating=True)
+    if not a <= b:
+        raise ValueError(f"uniform_ expects a <= b, got a={a} > b={b}")
+    samples = _random.numpy_generator(generator).uniform(a, b, tensor.shape)
+    return _write_in_place(tensor, samples)
+
+
+def bernoulli_(tensor, p=0.5, *, generator=None):
+    """Fill ``tensor`` with 0/1, 1 with probability ``p`` (a number, or a tensor of probabilities
+    that broadcasts to ``tensor``'s shape); any dtype, as in PyTorch."""
+    _check_fillable(tensor, "bernoulli_", floating=False)
+    u = _random.numpy_generator(generator).random(tensor.shape)
+    if isinstance(p, Tensor):
+        if p.device != tensor.device:
+            raise DeviceError(f"bernoulli_: probabilities on {p.device}, tensor on {tensor.device}")
+        try:
+            np.broadcast_shapes(p.shape, tensor.shape)
+        except ValueError:
+            raise ShapeError(f"bernoulli_: probabilities of shape {p.shape} do not broadcast to the "
+                             f"tensor's shape {tensor.shape}") from None
+        xp = for_device(tensor.device).xp
+        return _write_in_place(tensor, xp.asarray(u) < p.data)  # compared where p lives
+    if not 0 <= p <= 1:
+        raise ValueError(f"bernoulli_ probability must be in [0, 1], got {p}")
+    return _write_in_place(tensor, u < p)
+
+
+def _check_fillable(tensor, name, floating):
+    if not isinstance(tensor, Tensor):
+        raise TypeError(f"{name} fills a gradflow Tensor, got {type(tensor).__name__}")
+    if floating and tensor.dtype.kind != "f":
+        raise DTypeError(f"{name} needs a floating tensor, got dtype {tensor.dtype}")
+    if tensor.requires_grad and _grad_mode.is_grad_enabled():
+        # PyTorch refuses it too: the samples would replace values a graph may have used.
+        raise BackwardError(f"{name} writes in place into a tensor that requires grad (shape {tensor.shape}); "
+                            "do it under gradflow.no_grad(), as nn.init does")
+
+
+def _write_in_place(tensor, values):
+    """Write ``values`` (a host array, or an array on the tensor's device) into ``tensor.data``
+    and count the write on the tensor's version counter where autograd keeps one."""
+    xp = for_device(tensor.device).xp
+    tensor.data[...] = xp.asarray(values).astype(tensor.dtype, copy=False)
+    increment_version = getattr(_node, "increment_version", None)
+    if increment_version is not None:
+        increment_version(tensor)
+    return tensor
+
+
+# Tensor methods here rather than in tensor.py, which creation imports from.
+Tensor.normal_, Tensor.uniform_, Tensor.bernoulli_ = normal_, uniform_, bernoulli_

@@ -5,6 +5,7 @@ the user made is a leaf. Operators and methods route to the op table in ``gradfl
 """
 from __future__ import annotations
 
+import math as _math
 from operator import attrgetter as _attrgetter
 
 import numpy as np
@@ -165,6 +166,23 @@ class Tensor:
         if self.data.dtype.kind not in "iu" or self.data.size != 1:
             raise TypeError("only one-element integer tensors can be used as an index")
         return int(self.item())
+
+    # math.trunc/floor/ceil of a one-element tensor: a Python int, like int(t), computed from the
+    # Python number (exact for int64 beyond 2**53, where going through float would round).
+    def __trunc__(self):
+        return _math.trunc(self.item())
+
+    def __floor__(self):
+        return _math.floor(self.item())
+
+    def __ceil__(self):
+        return _math.ceil(self.item())
+
+    def __round__(self, ndigits=None):
+        """``round(t)`` / ``round(t, n)``: ``gradflow.round`` elementwise (half to even, as NumPy), a
+        Tensor of any shape with zero gradient, as JAX arrays answer it (PyTorch defines no
+        ``__round__``); ``int(t)`` or ``t.item()`` gives a Python number."""
+        return _ops.round(self, 0 if ndigits is None else ndigits)
 
     def detach(self):
         """The same data, cut from the graph (shares memory)."""
@@ -354,7 +372,12 @@ def constant_like(value, like):
     """A Python scalar or array-like as a constant on ``like``'s device, with NumPy's weak-scalar dtype rule.
 
     ``float32_tensor * 2.0`` stays float32 (a Python scalar does not upcast a tensor).
+    A bare device (CuPy) array stays on its device: CuPy refuses the implicit copy to the host
+    that ``np.asarray`` would make, and an op meeting it with a tensor on another device raises
+    the usual device error instead of moving data behind the user's back.
     """
+    if device_backend_of(value) is not None:
+        return Tensor(value)
     if like is None:
         return Tensor(_host_array(value, None))
     backend = of_array(like.data)
@@ -367,8 +390,12 @@ def constant_like(value, like):
 
 
 def _host_array(data, dtype):
-    """NumPy array from user data: Python floats become the default float dtype (float32)."""
-    if isinstance(data, np.ndarray):
+    """NumPy array from host data: Python floats become the default float dtype (float32).
+
+    A device array is not host data (CuPy's, and the emulated one's, ``np.asarray`` raises), even
+    where its type subclasses ``np.ndarray``; callers check ``device_backend_of`` first.
+    """
+    if isinstance(data, np.ndarray) and device_backend_of(data) is None:
         return data if dtype is None else data.astype(dtype, copy=False)
     array = np.asarray(data, dtype=dtype)
     if dtype is None and array.dtype == np.float64 and not isinstance(data, np.generic):
@@ -494,4 +521,6 @@ def _repeat(self, *sizes):
 
 
 Tensor.repeat = _repeat
+for _name in ("tensor_split", "hsplit", "vsplit", "dsplit"):  # PyTorch's Tensor methods (NumPy's sections)
+    setattr(Tensor, _name, _method(getattr(_ops, _name)))
 del _name

@@ -94,6 +94,19 @@ def test_squeeze_0d_is_the_identity(axis):
     assert s.squeeze(dim=axis).item() == 3.0
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_sigmoid_of_a_0d_tensor(dtype):
+    # The NumPy expit once returned a scalar for 0-d input and then failed writing into it.
+    for value in (-3.0, 0.0, 2.0):
+        x = gf.tensor(value, dtype=dtype, requires_grad=True)
+        y = gf.sigmoid(x)
+        y.backward()
+        s = 1 / (1 + np.exp(-value))
+        assert y.shape == () and y.dtype == np.dtype(dtype)
+        np.testing.assert_allclose(y.item(), s, rtol=1e-6)
+        np.testing.assert_allclose(x.grad.item(), s * (1 - s), rtol=1e-6)
+
+
 @pytest.mark.parametrize("call", [
     lambda t: t.squeeze(50), lambda t: t.squeeze(-4), lambda t: gf.permute(t, (0, 5, 1)),
     lambda t: t.transpose(0, 1, 3), lambda t: t.flatten(4), lambda t: t.flatten(0, -5),

@@ -190,3 +190,49 @@ def test_pad_modes_match_torch_for_every_allowed_width(mode):
                 out.backward(gf.tensor(upstream))
                 expected.backward(torch.tensor(upstream))
                 np.testing.assert_array_equal(x.grad.numpy(), t.grad.numpy())
+
+
+@pytest.mark.parametrize("sections", [1, 3, 4, 7, [1, 3], [-2], [3, 1], [0, 5, 9], []], ids=str)
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_array_split_follows_numpy_and_tensor_split_follows_pytorch(sections, axis):
+    x = np.arange(24.0).reshape(2, 3, 4)
+    got = gf.array_split(gf.tensor(x), sections, axis=axis)
+    want = np.array_split(x, sections, axis=axis)
+    assert [p.shape for p in got] == [p.shape for p in want]
+    for piece, expected in zip(got, want):
+        np.testing.assert_array_equal(piece.numpy(), expected)
+    torch = pytest.importorskip("torch")
+    pieces = gf.tensor(x).tensor_split(sections, dim=axis)
+    assert isinstance(pieces, tuple)
+    expected = torch.tensor_split(torch.tensor(x), sections, dim=axis)
+    assert [tuple(p.shape) for p in pieces] == [tuple(p.shape) for p in expected]
+
+
+@pytest.mark.parametrize("name, sections", [("hsplit", 2), ("hsplit", [1]), ("vsplit", 2), ("vsplit", [1, 5]),
+                                            ("dsplit", 3), ("dsplit", [2])])
+@pytest.mark.parametrize("shape", [(4, 6, 3), (2, 6), (6,)], ids=str)
+def test_hsplit_vsplit_dsplit_follow_numpy(name, sections, shape):
+    x = np.arange(float(np.prod(shape))).reshape(shape)
+    try:
+        want = getattr(np, name)(x, sections)
+    except ValueError:  # too few axes or an unequal division: gradflow raises ShapeError, a ValueError
+        with pytest.raises(ShapeError):
+            getattr(gf, name)(gf.tensor(x), sections)
+        return
+    got = getattr(gf.tensor(x), name)(sections)
+    assert len(got) == len(want)
+    for piece, expected in zip(got, want):
+        np.testing.assert_array_equal(piece.numpy(), expected)
+
+
+def test_array_split_errors_and_gradient_of_uneven_pieces():
+    x = gf.tensor(np.arange(5.0), requires_grad=True)
+    with pytest.raises(ShapeError, match="positive"):
+        gf.array_split(x, 0)
+    with pytest.raises(ShapeError, match="divide"):
+        gf.hsplit(x, 2)
+    with pytest.raises(ShapeError, match="0-d"):
+        gf.hsplit(gf.tensor(1.0), 1)
+    a, b, c = gf.array_split(x, 3)
+    (a.sum() + 2 * b.sum() + 3 * c.sum()).backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [1.0, 1.0, 2.0, 2.0, 3.0])

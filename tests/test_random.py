@@ -99,3 +99,74 @@ def test_sampler_errors():
         gf.Generator().manual_seed(-1)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         gf.bernoulli(gf.zeros(2), p=1.5)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_in_place_samplers_fill_the_tensor_and_its_views(dtype):
+    x = gf.zeros(N, dtype=dtype)
+    view = x.reshape(2, -1)
+    assert x.normal_(3.0, 2.0, generator=gf.Generator().manual_seed(0)) is x
+    values = x.numpy()
+    assert values.dtype == np.dtype(dtype)
+    _within(values, 3.0, 2.0)
+    assert abs(values.std() - 2.0) < 0.02
+    np.testing.assert_array_equal(view.numpy().ravel(), values)  # written into the array itself
+    x.uniform_(-2.0, 6.0, generator=gf.Generator().manual_seed(1))
+    u = x.numpy()
+    assert u.min() >= -2.0 and u.max() < 6.0
+    _within(u, 2.0, 8 / np.sqrt(12))
+    x.bernoulli_(0.3)
+    assert set(np.unique(x.numpy())) <= {0.0, 1.0}
+    _within(x.numpy(), 0.3, np.sqrt(0.3 * 0.7))
+
+
+def test_in_place_samplers_take_a_generator_and_match_the_out_of_place_draw():
+    # The same host draw as nn.init: a seed gives the same numbers on every device and dtype.
+    a = gf.empty(3, 4).normal_(generator=gf.Generator().manual_seed(5))
+    b = gf.empty(3, 4, dtype="float64").normal_(generator=gf.Generator().manual_seed(5))
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
+    # A Generator seeded with n is NumPy's default_rng(n) (random.py): the float64 fill is its draw.
+    np.testing.assert_array_equal(b.numpy(), np.random.default_rng(5).normal(0.0, 1.0, (3, 4)))
+    gf.manual_seed(9)
+    c = gf.empty(5).uniform_()
+    gf.manual_seed(9)
+    np.testing.assert_array_equal(gf.empty(5).uniform_().numpy(), c.numpy())
+
+
+def test_bernoulli_in_place_with_tensor_probabilities_and_integer_tensors():
+    probs = gf.tensor(np.tile([0.0, 0.2, 0.9, 1.0], N // 4).reshape(-1, 4), dtype="float64")
+    draws = gf.zeros(N // 4, 4, dtype="int64").bernoulli_(probs, generator=gf.Generator().manual_seed(2))
+    d = draws.numpy()
+    assert d.dtype == np.int64 and set(np.unique(d)) <= {0, 1}
+    assert d[:, 0].sum() == 0 and d[:, 3].all()
+    _within(d[:, 1], 0.2, np.sqrt(0.2 * 0.8))
+    row = gf.zeros(1000, 2).bernoulli_(gf.tensor([0.0, 1.0]))  # broadcast probabilities
+    np.testing.assert_array_equal(row.numpy(), np.tile([0.0, 1.0], (1000, 1)))
+
+
+def test_in_place_sampler_errors():
+    with pytest.raises(ValueError, match="std >= 0"):
+        gf.zeros(3).normal_(0.0, -1.0)
+    with pytest.raises(ValueError, match="a <= b"):
+        gf.zeros(3).uniform_(2.0, 1.0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        gf.zeros(3).bernoulli_(1.5)
+    with pytest.raises(gf.DTypeError, match="int64"):
+        gf.zeros(3, dtype="int64").normal_()
+    with pytest.raises(gf.ShapeError, match=r"\(4,\).*\(3,\)"):
+        gf.zeros(3).bernoulli_(gf.full((4,), 0.5))
+    w = gf.zeros(3, requires_grad=True)
+    with pytest.raises(gf.BackwardError, match="no_grad"):
+        w.uniform_()
+    with gf.no_grad():
+        w.uniform_(1.0, 2.0)  # as nn.init writes parameters
+    assert (w.numpy() >= 1.0).all() and w.requires_grad
+
+
+def test_in_place_samplers_count_as_writes_where_tensors_keep_a_version():
+    x = gf.zeros(4)
+    before = getattr(x, "_version", None)
+    x.normal_()
+    if before is None:
+        pytest.skip("this tree's autograd keeps no version counters")
+    assert x._version == before + 1

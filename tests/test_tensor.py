@@ -127,3 +127,24 @@ def test_integer_operands_take_the_floating_dtype():
     assert (ints / ints).dtype == np.float64  # integer ÷ integer follows NumPy (README)
     with pytest.raises(gf.DTypeError, match="float32, float64"):
         gf.ones(3) * gf.ones(3, dtype="float64")  # two floating dtypes still refuse to mix
+
+
+def test_python_round_and_math_rounding():
+    import math
+
+    x = gf.tensor([[0.5, 1.5, -2.5], [2.675, -0.45, 3.0]], dtype="float64", requires_grad=True)
+    r = round(x)
+    assert isinstance(r, gf.Tensor) and r.shape == (2, 3)
+    np.testing.assert_array_equal(r.numpy(), np.round(x.numpy()))  # half to even: 0, 2, -2
+    np.testing.assert_array_equal(round(x, 1).numpy(), np.round(x.numpy(), 1))
+    r.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.zeros((2, 3)))  # rounding's gradient is zero
+    for value in (-1.7, -0.2, 0.0, 2.5, 3.9):
+        s = gf.tensor(value)
+        for f in (math.trunc, math.floor, math.ceil):
+            assert f(s) == f(value) and type(f(s)) is int
+    big = gf.tensor(2 ** 62 + 1, dtype="int64")   # exact, not through float
+    assert math.floor(big) == math.ceil(big) == math.trunc(big) == 2 ** 62 + 1
+    assert math.floor(gf.tensor([2.5])) == 2      # one element, any shape, as int() takes
+    with pytest.raises(gf.ShapeError, match=r"\(2,\)"):
+        math.trunc(gf.tensor([1.0, 2.0]))

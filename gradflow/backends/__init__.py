@@ -15,6 +15,7 @@ from ..errors import DeviceError
 from . import dispatch
 from .device import CPU, Device, forced_cpu, resolve
 from .cuda_probe import is_available
+from .index_add import numpy_index_add, selects_each_once
 
 
 class Backend:
@@ -65,7 +66,9 @@ class Backend:
     def index_add(self, out, index, values):
         """``out[index] += values`` with repeated indices accumulating (scatter-add)."""
         if self.xp is np:
-            np.add.at(out, index, values)
+            numpy_index_add(out, index, values)
+        elif selects_each_once(index):
+            out[index] += values  # no element twice: a plain fancy add (backends/index_add.py)
         else:
             import cupyx
 

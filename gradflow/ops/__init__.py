@@ -43,5 +43,6 @@ from .indexing import (argwhere, gather, index_select, masked_fill, masked_selec
                        scatter, scatter_add, scatter_reduce, take_along_axis, take_along_dim)
 from .movement import (chunk, diag, diagonal, flip, meshgrid, moveaxis, movedim, pad, repeat,  # noqa: E402
                        repeat_interleave, roll, split, tile, trace, tril, triu, unbind, unfold)
+from .sections import array_split, dsplit, hsplit, tensor_split, vsplit  # noqa: E402
 from .scan import cummax, cummin, cumprod, cumsum, logcumsumexp, logsumexp, prod  # noqa: E402
 from .sorting import argsort, median, sort, topk  # noqa: E402

@@ -3,19 +3,20 @@
 Vector norms and the max-sum matrix norms are compositions (abs, pow, sum, max), so their
 gradients and second derivatives come from those rules; the 2-norm's gradient at the zero vector
 is 0 (PyTorch's choice) through ``_vector_2norm``. Matrix norms that need singular values (2, -2,
-"nuc") use the ``svdvals`` primitive, whose VJP ``U diag(g) Vᵀ`` treats the singular vectors as
-constants: it is once-differentiable and says so when differentiated again.
+"nuc") use the ``svdvals`` primitive, whose VJP is ``U diag(g) Vᵀ``; under create_graph (and in its
+JVP) U and Vᵀ are differentiable primitives of their own, so every order differentiates (the note
+[singular vectors]).
 """
 from __future__ import annotations
 
 import math
 
 from ..backends import of_array
-from ..errors import BackwardError, ShapeError
+from ..errors import ShapeError
 from ..tensor import Tensor, _axis_alias, _keepdims_alias
 from .reduce import _normalize_axis, max as _max, min as _min, sum as _sum
 from .registry import constant, data_of, primitive
-from .shape import reshape, transpose
+from .shape import reshape, swapaxes, transpose, unsqueeze
 
 
 @primitive("vector_2norm", save=("x", "out"))
@@ -53,25 +54,99 @@ def _svdvals(backend, x):
 
 @_svdvals.vjp
 def _svdvals_vjp(ctx, g):
-    if isinstance(g, Tensor):  # create_graph=True: the rule below has no second derivative
-        raise BackwardError("svdvals (matrix norms 2, -2, 'nuc') is once-differentiable: its gradient "
-                            "treats the singular vectors as constants, so create_graph=True is not supported")
     (x,) = ctx.saved
+    if isinstance(g, Tensor):
+        # create_graph=True: U and Vᵀ as differentiable functions of x (``_svd_u``/``_svd_vh``),
+        # so the gradient is differentiable again (the note [singular vectors]).
+        return (_svd_u(x) * unsqueeze(g, -2)) @ _svd_vh(x)
     u, _, vh = of_array(x).xp.linalg.svd(x, full_matrices=False)
     return (u * g[..., None, :]) @ vh
 
 
+# Note: [singular vectors]
+# svdvals' gradient U diag(g) Vᵀ depends on x through the singular vectors, so its own derivative
+# needs theirs. ``_svd_u`` and ``_svd_vh`` are the thin SVD's U and Vᵀ as primitives (each runs
+# LAPACK's deterministic SVD of the same x, so their signs agree); their VJPs are the standard
+# ones (Townsend, "Differentiating the Singular Value Decomposition", 2016), written with
+# svdvals, _svd_u and _svd_vh again so every order differentiates. With s = svdvals(x), S =
+# diag(s), V = (Vᵀ)ᵀ and F_ij = 1 / (s_j² − s_i²) off the diagonal, 0 on it:
+#   from Ū:  x̄ = U (F ∘ (UᵀŪ − ŪᵀU)) S Vᵀ + (I − UUᵀ) Ū S⁻¹ Vᵀ
+#   from V̄:  x̄ = U S (F ∘ (VᵀV̄ − V̄ᵀV)) Vᵀ + U S⁻¹ V̄ᵀ (I − VVᵀ)
+# They hold where the singular values are distinct and, for a non-square x, nonzero: at repeated
+# singular values U and V are not functions of x and the second derivative of the 2-norm is
+# infinite there (F); an exactly rank-deficient non-square x divides by s = 0. Only gauge-
+# invariant uses are meaningful (u_i, v_i flip sign together); svdvals' gradient is one.
+@primitive("svd_u", save=("x",))
+def _svd_u(backend, x):
+    return backend.xp.linalg.svd(x, full_matrices=False)[0]
+
+
+@primitive("svd_vh", save=("x",))
+def _svd_vh(backend, x):
+    return backend.xp.linalg.svd(x, full_matrices=False)[2]
+
+
+def _mT(a):
+    return swapaxes(a, -1, -2)
+
+
+def _f_matrix(s):
+    """F_ij = 1 / (s_j² − s_i²) off the diagonal, 0 on it."""
+    s2 = s * s
+    off = constant(1.0 - of_array(data_of(s)).xp.eye(s.shape[-1], dtype=data_of(s).dtype))
+    return off / (unsqueeze(s2, -2) - unsqueeze(s2, -1) + (1.0 - off))
+
+
+@_svd_u.vjp
+def _svd_u_vjp(ctx, g):
+    (x,) = ctx.saved
+    u, s, vh = _svd_u(x), _svdvals(x), _svd_vh(x)
+    utg = _mT(u) @ g
+    inner = _f_matrix(s) * (utg - _mT(utg)) * unsqueeze(s, -2)
+    return (u @ inner + (g - u @ utg) / unsqueeze(s, -2)) @ vh
+
+
+@_svd_u.jvp
+def _svd_u_jvp(ctx, t):
+    # dU = U (F ∘ (dP S + S dPᵀ)) + (I − UUᵀ) dX V S⁻¹, with dP = Uᵀ dX V
+    x = ctx.inputs[0]
+    u, s, vh = _svd_u(x), _svdvals(x), _svd_vh(x)
+    tv = t @ _mT(vh)
+    dp = _mT(u) @ tv
+    inner = _f_matrix(s) * (dp * unsqueeze(s, -2) + unsqueeze(s, -1) * _mT(dp))
+    return u @ inner + (tv - u @ dp) / unsqueeze(s, -2)
+
+
+@_svd_vh.jvp
+def _svd_vh_jvp(ctx, t):
+    # dV = V (F ∘ (S dP + dPᵀ S)) + (I − VVᵀ) dXᵀ U S⁻¹, transposed for Vᵀ
+    x = ctx.inputs[0]
+    u, s, vh = _svd_u(x), _svdvals(x), _svd_vh(x)
+    ut = _mT(u) @ t
+    dp = ut @ _mT(vh)
+    inner = _f_matrix(s) * (unsqueeze(s, -1) * dp + _mT(dp) * unsqueeze(s, -2))
+    return _mT(inner) @ vh + (ut - dp @ vh) / unsqueeze(s, -1)
+
+
+@_svd_vh.vjp
+def _svd_vh_vjp(ctx, g):
+    (x,) = ctx.saved
+    u, s, vh = _svd_u(x), _svdvals(x), _svd_vh(x)
+    gvh_v = g @ _mT(vh)                        # (V̄ᵀV) with V̄ = gᵀ: the transpose of VᵀV̄
+    inner = unsqueeze(s, -1) * (_f_matrix(s) * (_mT(gvh_v) - gvh_v))
+    return u @ (inner @ vh + (g - gvh_v @ vh) / unsqueeze(s, -1))
+
+
 @_svdvals.jvp
 def _svdvals_jvp(ctx, t):
-    data = ctx.inputs[0].data
-    xp = of_array(data).xp
-    u, _, vh = xp.linalg.svd(data, full_matrices=False)
-    # d sigma_i = u_iᵀ dX v_i
-    return _sum(Tensor(xp.swapaxes(u, -1, -2)) @ t * Tensor(vh), axis=-1)
+    # d s_i = u_iᵀ dX v_i, with U and V differentiable (the note [singular vectors])
+    x = ctx.inputs[0]
+    return _sum(_mT(_svd_u(x)) @ t * _svd_vh(x), axis=-1)
 
 
 def svdvals(x):
-    """Singular values of the last two axes, largest first (first derivatives only)."""
+    """Singular values of the last two axes, largest first; differentiable to any order where they are
+    distinct (and, for a non-square matrix, nonzero)."""
     if x.ndim < 2:
         raise ShapeError(f"svdvals needs a matrix (at least 2 axes), got shape {x.shape}")
     return _svdvals(x)

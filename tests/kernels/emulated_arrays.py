@@ -27,9 +27,13 @@ The rules kept are the ones gradflow's backend code depends on, or could get wro
   one of those (``mean`` is a sum then a divide) is not counted again: CuPy runs it as one
   kernel. Host-to-device copies (``asarray`` of host data) are not launches and are not counted.
 
-Device memory is host memory, and ``np.asarray(device_array)`` quietly gives a host view
-(NumPy does not let an ndarray subclass refuse it; CuPy raises). Dtype rules, rounding and
-library functions are NumPy's and SciPy's, not CuPy's.
+- ``np.asarray``/``np.array``/``np.asanyarray`` of a device array raise TypeError, as CuPy
+  forbids implicit device-to-host copies. NumPy gives an ndarray subclass no hook to refuse them,
+  so ``refuse_implicit_host_copies`` wraps the three NumPy functions while the emulation is
+  installed (a call through an alias bound earlier, ``from numpy import asarray``, escapes it).
+
+Device memory is host memory. Dtype rules, rounding and library functions are NumPy's and SciPy's,
+not CuPy's.
 """
 from __future__ import annotations
 
@@ -288,9 +292,29 @@ def to_device(result):
         owned = EmulatedArray(result.shape, result.dtype, order=_order(result))
         np.copyto(owned.view(np.ndarray), result)
         return owned
+    if isinstance(result, tuple) and hasattr(result, "_fields"):  # np.linalg.svd's SVDResult
+        return type(result)(*(to_device(v) for v in result))
     if isinstance(result, (list, tuple)):
         return type(result)(to_device(v) for v in result)
     return result
+
+
+def refuse_implicit_host_copies(monkeypatch):
+    """``np.asarray(device_array)`` (and np.array, np.asanyarray) raise TypeError, as with CuPy,
+    whose arrays refuse ``__array__``; host data passes through unchanged."""
+    for name in ("asarray", "array", "asanyarray"):
+        monkeypatch.setattr(np, name, _host_only(getattr(np, name)))
+
+
+def _host_only(function):
+    def host_only(a, *args, **kwargs):
+        if isinstance(a, EmulatedArray):
+            raise TypeError(f"np.{function.__name__}: implicit conversion of a cupy.ndarray (shape "
+                            f"{a.shape}) to a NumPy array is not allowed; use .get() or cupy.asnumpy")
+        return function(a, *args, **kwargs)
+
+    host_only.__name__ = function.__name__
+    return host_only
 
 
 def _host_index(key):

@@ -312,6 +312,7 @@ class EmulatedCuPy:
         for name, value in [("count", self.device_count), ("current", 0), ("depth", 0),
                             ("recorder", self._record)]:
             monkeypatch.setattr(devices, name, value)
+        emulated_arrays.refuse_implicit_host_copies(monkeypatch)
 
     def _record(self, kind, what):
         self.events.append(Event(kind, what, issuing_function()))

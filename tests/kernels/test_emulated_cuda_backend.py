@@ -13,9 +13,10 @@ What it cannot prove: anything CuPy itself does differently from NumPy (dtype pr
 library functions, error types), cuBLAS (the emulated gemm is NumPy's matmul), the device's
 memory behaviour (pool, asynchronous frees, out-of-memory; device memory here is host memory,
 and the memory tracker sees it as CPU memory), CUDA's floating-point rounding, and timing.
-Nor can it catch code that treats any ``np.ndarray`` instance as host data: an emulated device
-array is one (see the Note below), and ``np.asarray`` on it quietly returns a host view where
-CuPy raises. test_gpu_op_table.py runs the same checks on a real device where there is one.
+Code that treats any ``np.ndarray`` instance as host data is caught only where it then calls
+``np.asarray``/``np.array`` (the emulation makes those raise as CuPy does): an emulated device
+array is an ``np.ndarray`` (see the Note below). test_gpu_op_table.py runs the same checks on a
+real device where there is one.
 """
 import sys
 
@@ -92,6 +93,21 @@ def test_mixing_devices_in_one_op_raises():
         on_cuda + on_cpu
     with pytest.raises(DeviceError):
         F.linear(on_cpu.reshape(1, 3), gf.tensor(np.ones((2, 3)), device="cuda"))
+
+
+# A bare device array operand used to go through np.asarray (constant_like -> _host_array), which
+# CuPy refuses: it stays on the device now, and meeting a tensor elsewhere is a device error.
+def test_a_bare_device_array_operand_stays_on_the_device():
+    raw = sys.modules["cupy"].asarray(np.array([1.0, -2.0, 3.0]))
+    x = gf.tensor(np.array([0.5, 1.5, 2.5]), device="cuda", requires_grad=True)
+    y = x * raw + raw
+    assert y.device == "cuda:0" and type(y.data) is EmulatedArray
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data.get(), [1.0, -2.0, 3.0])
+    np.testing.assert_array_equal(gf.isclose(raw, x).numpy(), [False, False, False])
+    np.testing.assert_array_equal((x.detach() > raw).numpy(), [False, True, False])
+    with pytest.raises(DeviceError, match="cuda.*cpu|cpu.*cuda"):
+        gf.tensor(np.ones(3)) * raw
 
 
 # Found by this emulation: apply used to convert every op's result to the array type of the op's

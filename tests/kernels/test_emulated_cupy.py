@@ -96,3 +96,19 @@ def test_each_module_source_is_compiled_once(emulated_cupy):
 def test_fresh_device_memory_reads_as_nan(emulated_cupy):
     # An element a kernel forgets to write cannot pass as a plausible zero.
     assert np.isnan(emulated_cupy.cupy.empty((3, 2), np.float32).get()).all()
+
+
+def test_implicit_host_copies_of_device_arrays_are_refused(emulated_cupy):
+    # CuPy refuses np.asarray/np.array of a device array (no implicit device -> host copy); the
+    # emulated array subclasses np.ndarray, so without this a host-only code path passes here.
+    cp = emulated_cupy.cupy
+    x = cp.asarray(np.arange(3.0))
+    for convert in (np.asarray, np.array, np.asanyarray):
+        with pytest.raises(TypeError, match="implicit conversion of a cupy.ndarray"):
+            convert(x)
+        with pytest.raises(TypeError):
+            convert(x[0])  # 0-d results of indexing too
+    # The explicit copies and host data are unaffected.
+    np.testing.assert_array_equal(x.get(), [0.0, 1.0, 2.0])
+    np.testing.assert_array_equal(cp.asnumpy(x), [0.0, 1.0, 2.0])
+    assert type(np.asarray([1.0, 2.0])) is np.ndarray and np.array(np.ones(2)).shape == (2,)

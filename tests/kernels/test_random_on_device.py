@@ -11,6 +11,11 @@ SAMPLERS = {
     "uniform": lambda g, device: gf.uniform(-1.0, 1.0, (2, 3), generator=g, device=device),
     "bernoulli": lambda g, device: gf.bernoulli(gf.full((2, 3), 0.5, device=device), generator=g),
     "rand_like": lambda g, device: gf.rand_like(gf.zeros(2, 3, device=device), generator=g),
+    "normal_": lambda g, device: gf.zeros(2, 3, device=device).normal_(1.0, 2.0, generator=g),
+    "uniform_": lambda g, device: gf.zeros(2, 3, device=device).uniform_(-1.0, 1.0, generator=g),
+    "bernoulli_": lambda g, device: gf.zeros(2, 3, device=device).bernoulli_(0.5, generator=g),
+    "bernoulli_tensor_p": lambda g, device: gf.zeros(2, 3, dtype="int64", device=device).bernoulli_(
+        gf.tensor([0.2, 0.5, 0.9], device=device), generator=g),
 }
 
 

@@ -83,3 +83,10 @@ def test_mlp_accepts_the_new_activations_by_name(name):
     assert type(model[1]) is nn.ACTIVATION_MODULES[name]
     x = gf.randn(3, 4)
     np.testing.assert_array_equal(model(x).numpy(), model[2](model[1](model[0](x))).numpy())
+
+
+def test_top_level_names_where_pytorch_has_them():
+    # torch.selu and torch.celu exist at top level (torch.elu, torch.mish... do not).
+    assert gf.selu is F.selu and gf.celu is F.celu
+    x = gf.tensor([-1.0, 0.5])
+    np.testing.assert_array_equal(gf.celu(x, 0.7).numpy(), F.celu(x, 0.7).numpy())
