@@ -82,6 +82,37 @@ def save_checkpoint(path, model, optimizer=None, epoch=0, config=None, extra=Non
     atomic_write(path, lambda f: np.savez(f, **members))
 
 
+def check_writable(path):
+    """Raise CheckpointError unless a checkpoint can be written at ``path`` — before any training.
+
+    Refuses a folder named like the file, a missing folder, a file where a folder should be, a
+    folder this process cannot create files in (tried for real: permission bits do not tell for
+    root or read-only mounts), and ``.safetensors`` without the safetensors package.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{str(path)!r} is a folder; give a file name such as {str(path / 'model.npz')!r}")
+    folder = path.parent
+    ancestor = folder
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise CheckpointError(f"cannot write {str(path)!r}: {str(ancestor)!r} is a file, not a folder")
+    if not folder.is_dir():
+        raise CheckpointError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {str(path)!r}: no file can be created in folder {str(folder)!r} "
+                              f"({exc.strerror or exc})") from None
+    if is_safetensors(path):
+        from .safetensors_io import require
+
+        require(CheckpointError)
+
+
 def is_safetensors(path):
     """The format follows the suffix: ``.safetensors`` (see safetensors_io), anything else ``.npz``."""
     return Path(path).suffix.lower() == ".safetensors"

@@ -169,6 +169,18 @@ def _load_checkpoint(path):
     return checkpoint
 
 
+def check_save_path(path):
+    """``--save PATH`` must be writable before epoch 1 trains (the MLP and the family paths both ask)."""
+    from ..checkpoint_io import CheckpointError, check_writable
+
+    if path is None:
+        return
+    try:
+        check_writable(path)
+    except CheckpointError as exc:
+        raise CommandError(f"--save: {exc}") from None
+
+
 def _fit_checkpoint(checkpoint, dataset, path):
     """A dataset must match the checkpoint's input width and class count before anything runs."""
     sizes = checkpoint.config["sizes"]
@@ -273,6 +285,7 @@ def run_train(args):
         return run_family(args)
     args.epochs = DEFAULTS["epochs"] if args.epochs is None else args.epochs
     _check_settings(args)
+    check_save_path(args.save)
     hidden = _hidden_sizes(args.hidden)
     if checkpoint is not None:
         _check_architecture(args, checkpoint, hidden)
