@@ -144,21 +144,35 @@ def atomic_write(path, write):
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's first bytes (an empty archive: the second)
 
 
-def read_npz(path, error, what):
-    """Every member of the ``.npz`` archive at ``path`` as a dict, without pickle.
+def _content(head):
+    """What the first bytes of a file that is not the expected format look like, for the message."""
+    if head.startswith(b"\x93NUMPY"):
+        return "a single .npy array"
+    text = head.decode("utf-8", errors="replace")
+    if head and "\ufffd" not in text[:-4] and all(c.isprintable() or c in "\t\r\n" for c in text[:-4]):
+        return "a text file"
+    return "binary data, not a zip archive"
 
-    Anything that is not a readable archive raises ``error`` (one sentence naming ``what`` and
-    the file): a missing file, a ``.npy`` array or a text file under a ``.npz`` name, a
-    truncated or corrupt archive.
-    """
+
+def _file_head(path, error, what, size=512):
     path = Path(path)
     if not path.is_file():
         raise error(f"{what} {str(path)!r} " + ("is a folder, not a file" if path.is_dir() else "does not exist"))
     with open(path, "rb") as f:
-        head = f.read(6)
+        return f.read(size)
+
+
+def read_npz(path, error, what, expected="a .npz archive"):
+    """Every member of the ``.npz`` archive at ``path`` as a dict, without pickle.
+
+    Anything that is not a readable archive raises ``error`` (one sentence naming ``what`` and
+    the file, and saying it is not ``expected``): a missing file, a ``.npy`` array or a text
+    file under a ``.npz`` name, a truncated or corrupt archive.
+    """
+    path = Path(path)
+    head = _file_head(path, error, what)
     if head[:4] not in _ZIP_MAGIC:
-        kind = "a single .npy array" if head == b"\x93NUMPY" else "not a zip archive"
-        raise error(f"{what} {str(path)!r} is not a .npz archive ({kind})")
+        raise error(f"{what} {str(path)!r} is not {expected} ({_content(head)})")
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
@@ -172,11 +186,13 @@ def load_checkpoint(path) -> Checkpoint:
     if is_safetensors(path):
         from .safetensors_io import decode
 
+        if _content(_file_head(path, CheckpointError, "checkpoint", 64)) == "a text file":
+            raise CheckpointError(f"checkpoint {str(path)!r} is not a gradflow checkpoint (a text file)")
         members, meta = decode(path, CheckpointError)
         if meta is None:  # weights written by another framework: a model state and nothing else
             meta = {"format": FORMAT, "version": VERSION, "epoch": 0, "config": {}}
     else:
-        members = read_npz(path, CheckpointError, "checkpoint")
+        members = read_npz(path, CheckpointError, "checkpoint", "a gradflow checkpoint")
         try:
             meta = json.loads(str(members.pop("meta")))
         except (KeyError, json.JSONDecodeError):

@@ -96,3 +96,19 @@ def test_a_writable_save_path_still_trains_and_saves(capsys, tmp_path, blobs):
                          "--save", tmp_path / "model.npz")
     assert code == 0, err
     assert [p.name for p in tmp_path.iterdir()] == ["model.npz"]
+
+
+# ----- item 12: a file that is no checkpoint is called so, never a pickle ---------------------------------
+@pytest.mark.parametrize("name, content, kind", [
+    ("notes.txt", b"epoch 3, loss 0.21\n", "a text file"),
+    ("notes.npz", b"epoch 3, loss 0.21\n", "a text file"),
+    ("notes.safetensors", b"epoch 3, loss 0.21 and some more text\n", "a text file"),
+    ("weights.pkl", b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01K\x02e.", "binary data, not a zip archive"),
+])
+def test_a_file_that_is_no_checkpoint_says_so(capsys, tmp_path, name, content, kind):
+    path = tmp_path / name
+    path.write_bytes(content)
+    for argv in (("eval", "--checkpoint", path), ("train", "--resume", path, "--epochs", 2)):
+        line = one_line_error(capsys, *argv)
+        assert line.endswith(f"checkpoint {str(path)!r} is not a gradflow checkpoint ({kind})"), line
+        assert "pickle" not in line.lower() and "unsafe" not in line.lower()

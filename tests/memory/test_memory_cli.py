@@ -170,7 +170,7 @@ def test_unreadable_checkpoint(tmp_path):
     path = tmp_path / "broken.npz"
     path.write_bytes(b"not a zip file")
     result = gradflow_memory("--model", path)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not a .npz archive" in result.stderr
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "is not a gradflow checkpoint (a text file)" in result.stderr
 
 
 def test_budget_answer_is_the_same_in_every_process(tmp_path):
