@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from . import CommandError
+from . import CommandError, check_seed
 
 DEFAULT_BATCH_SIZES = (32, 64, 128, 256, 512)
 SPEC_PREFIX = "mlp:"
@@ -176,6 +176,7 @@ def run_memory(args):
     from ..backends.device import describe_choice
     from ..memory import format_bytes, profile
 
+    check_seed(args.seed)
     batch_sizes = parse_batch_sizes(args.batch_sizes)
     budget = parse_budget(args.budget)
     if args.plot:

@@ -14,7 +14,7 @@ import math
 import sys
 import time
 
-from . import CommandError
+from . import CommandError, check_seed
 
 DEFAULTS = dict(dataset="digits", hidden=[256], activation="relu", epochs=20, batch_size=64,
                 optimizer="adam", weight_decay=0.0, momentum=0.9, seed=0)
@@ -98,6 +98,7 @@ def _check_settings(args):
     for name in ("epochs", "batch_size"):
         if getattr(args, name) <= 0:
             raise CommandError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    check_seed(args.seed)
     _check_hyperparameters(args)
 
 
@@ -166,6 +167,12 @@ def _load_checkpoint(path):
         return checkpoint
     if not {"sizes", "activation", "mean", "std"} <= set(config) | set(checkpoint.extra):
         raise CommandError(f"checkpoint {path!r} was not written by 'gradflow train' (no model settings)")
+    n_features = config["sizes"][0]
+    for name in ("mean", "std"):  # the feature scaling: one value per input feature of the model
+        shape = tuple(checkpoint.extra[name].shape)
+        if shape != (n_features,):
+            raise CommandError(f"checkpoint {str(path)!r}: extra/{name} has shape {shape} but the model takes "
+                               f"{n_features} features, so it must be ({n_features},)")
     return checkpoint
 
 

@@ -112,3 +112,82 @@ def test_a_file_that_is_no_checkpoint_says_so(capsys, tmp_path, name, content, k
         line = one_line_error(capsys, *argv)
         assert line.endswith(f"checkpoint {str(path)!r} is not a gradflow checkpoint ({kind})"), line
         assert "pickle" not in line.lower() and "unsafe" not in line.lower()
+
+
+# ----- item 13: errors that name their source -------------------------------------------------------------
+@pytest.fixture(scope="module")
+def checkpoints(tmp_path_factory, blobs):
+    """A trained checkpoint on ``blobs`` and variants with a wrong-shaped scaling and a word for the epoch."""
+    import json
+
+    import gradflow as gf
+    from gradflow.checkpoint_io import save_checkpoint
+
+    d = tmp_path_factory.mktemp("checkpoints")
+    gf.manual_seed(0)
+    model = gf.nn.MLP([4, 8, 3])
+    opt = gf.optim.SGD(model.parameters(), lr=0.05)
+    config = {"sizes": [4, 8, 3], "activation": "relu", "dataset": str(blobs)}
+    save_checkpoint(d / "good.npz", model, opt, epoch=1, config=config, extra={"mean": np.zeros(4), "std": np.ones(4)})
+    save_checkpoint(d / "bad_mean.npz", model, opt, epoch=1, config=config,
+                    extra={"mean": np.zeros(3), "std": np.ones(4)})
+    save_checkpoint(d / "bad_std.npz", model, opt, epoch=1, config=config,
+                    extra={"mean": np.zeros(4), "std": np.ones((4, 1))})
+    with np.load(d / "good.npz") as archive:
+        members = {k: archive[k] for k in archive.files}
+    meta = json.loads(str(members["meta"]))
+    np.savez(d / "epoch_word.npz", **{**members, "meta": np.array(json.dumps({**meta, "epoch": "eleven"}))})
+    return d
+
+
+@pytest.mark.parametrize("argv", [("train", "--seed", -1), ("memory", "--seed", -1, "--model", "mlp:4-3")])
+def test_a_negative_seed_is_named_by_its_flag(capsys, argv):
+    assert one_line_error(capsys, *argv).endswith("error: --seed must be a non-negative integer, got -1")
+
+
+@pytest.mark.parametrize("name, field, shape", [("bad_mean.npz", "mean", "(3,)"), ("bad_std.npz", "std", "(4, 1)")])
+def test_a_checkpoint_scaling_of_the_wrong_shape_names_the_entry(capsys, checkpoints, blobs, name, field, shape):
+    path = checkpoints / name
+    expected = (f"checkpoint {str(path)!r}: extra/{field} has shape {shape} but the model takes 4 features, "
+                "so it must be (4,)")
+    for argv in (("eval", "--checkpoint", path), ("train", "--dataset", blobs, "--resume", path, "--epochs", 2)):
+        assert one_line_error(capsys, *argv).endswith(expected)
+
+
+def test_resume_names_what_is_wrong_with_the_path(capsys, checkpoints, blobs):
+    line = one_line_error(capsys, "train", "--dataset", blobs, "--resume", checkpoints / "epoch_word.npz",
+                          "--epochs", 2)
+    assert line.endswith("'meta' needs 'epoch' as a non-negative integer, got 'eleven'")
+    line = one_line_error(capsys, "train", "--dataset", blobs, "--resume", checkpoints, "--epochs", 2)
+    assert line.endswith(f"checkpoint {str(checkpoints)!r} is a folder, not a file")
+
+
+def labels_file(path, labels):
+    np.savez(path, x=np.arange(2 * len(labels), dtype=np.float32).reshape(len(labels), 2), y=labels)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda d: (d / "binary.csv").write_bytes(bytes(range(256)) * 4) and d / "binary.csv",
+     "binary.csv: not a text CSV file (it holds bytes that are not UTF-8)"),
+    (lambda d: (d / "one_row.csv").write_text("0.5,1.5,1\n") and d / "one_row.csv",
+     "one_row.csv: 1 sample is too few to split into train and test sets (at least 2 rows are needed)"),
+    (lambda d: (d / "header_one_row.csv").write_text("a,b,label\n0.5,1.5,1\n") and d / "header_one_row.csv",
+     "header_one_row.csv: 1 sample is too few to split"),
+    (lambda d: labels_file(d / "huge.npz", np.array([0, 1, 2 ** 63 + 5] * 4, dtype=np.uint64)),
+     "huge.npz (train): label 9223372036854775813 is too large for a class index"),
+    (lambda d: labels_file(d / "one_row.npz", np.array([1])),
+     "one_row.npz: 1 sample is too few to split"),
+])
+def test_dataset_errors_name_the_file(capsys, tmp_path, make, message):
+    path = make(tmp_path)
+    line = one_line_error(capsys, "train", "--dataset", path, "--epochs", 1)
+    assert str(tmp_path) in line and message in line, line
+    assert "-922337" not in line  # uint64 labels are never shown wrapped to negative
+
+
+def test_uint64_labels_below_two_to_the_63_still_load(tmp_path):
+    from gradflow.data import load_npz
+
+    dataset = load_npz(labels_file(tmp_path / "u64.npz", np.array([0, 1, 2] * 4, dtype=np.uint64)))
+    assert dataset.n_classes == 3 and dataset.y_train.dtype == np.int64
