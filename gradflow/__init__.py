@@ -14,6 +14,7 @@ from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int8, 
                      set_default_dtype, uint8, uint16, uint32, uint64)
 from .errors import (AnomalyError, AxisError, BackwardError, CUDAUnavailableError, DeviceError, DTypeError, GradflowError,
                      GraphFreedError, ShapeError)
+from .errors import ClassIndexError
 from .ops import *  # noqa: F401,F403  (the op table is the public function set)
 from .ops import abs, all, any, max, min, pow, sum  # noqa: F401  (names that shadow builtins)
 from .tensor import Tensor, tensor

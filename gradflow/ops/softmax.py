@@ -6,7 +6,7 @@ rule recomputes softmax in gradflow ops so the loss can be differentiated twice.
 """
 from __future__ import annotations
 
-from ..errors import DTypeError, ShapeError, check_axis
+from ..errors import ClassIndexError, DTypeError, ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias
 from .elementwise import exp
 from .reduce import sum
@@ -148,6 +148,6 @@ def cross_entropy(logits, labels, reduction="mean"):
     if labels.data.size:
         low, high = int(labels.data.min()), int(labels.data.max())
         if low < 0 or high >= n_classes:
-            raise ValueError(f"cross_entropy: labels must lie in [0, {n_classes}) for {n_classes} classes, "
+            raise ClassIndexError(f"cross_entropy: labels must lie in [0, {n_classes}) for {n_classes} classes, "
                              f"got values from {low} to {high}")
     return _cross_entropy(logits, labels, reduction=reduction)
