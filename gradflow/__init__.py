@@ -19,6 +19,7 @@ from .ops import *  # noqa: F401,F403  (the op table is the public function set)
 from .ops import abs, all, any, max, min, pow, sum  # noqa: F401  (names that shadow builtins)
 from .tensor import Tensor, tensor
 from . import autograd, cuda, data, func, memory, nn, optim, profiler  # noqa: E402
+from . import viz  # noqa: E402  (gf.viz.draw after a plain `import gradflow as gf`, as the README shows)
 from .checkpointing import checkpoint, checkpoint_sequential  # noqa: E402
 from .interop import from_dlpack, load_model, save_model  # noqa: E402
 import importlib as _importlib  # noqa: E402

@@ -86,8 +86,9 @@ def _hidden_sizes(values):
     for value in values or [str(s) for s in DEFAULTS["hidden"]]:
         for part in str(value).split(","):
             part = part.strip()
-            if not part:
-                continue
+            if not part:  # `--hidden ""` or `256,,128`: a typo, not a request for no hidden layer
+                raise CommandError(f"--hidden {str(value)!r} has an empty size; give positive integers such as "
+                                   "--hidden 256 or --hidden 256,128")
             if not part.isdigit() or int(part) <= 0:
                 raise CommandError(f"--hidden sizes must be positive integers, got {part!r}")
             sizes.append(int(part))

@@ -234,11 +234,12 @@ def load_dataset(spec):
     if spec == "digits":
         return load_digits()
     kind, sep, rest = spec.partition(":")
+    # `~` is expanded here: the shell leaves it alone after `mnist:` or `--dataset=`.
     if sep and kind in ("mnist", "fashion-mnist", "fashion_mnist"):
-        return load_mnist(rest, name=kind.replace("_", "-"))
+        return load_mnist(Path(rest).expanduser(), name=kind.replace("_", "-"))
     if kind in ("mnist", "fashion-mnist") and not sep:
         raise DatasetError(f"dataset {spec!r} needs a folder of IDX files: --dataset {spec}:PATH")
-    path = Path(spec)
+    path = Path(spec).expanduser()
     if path.is_dir():
         return load_mnist(path, name=path.name or "idx")
     suffixes = [s.lower() for s in path.suffixes]

@@ -191,3 +191,49 @@ def test_uint64_labels_below_two_to_the_63_still_load(tmp_path):
 
     dataset = load_npz(labels_file(tmp_path / "u64.npz", np.array([0, 1, 2] * 4, dtype=np.uint64)))
     assert dataset.n_classes == 3 and dataset.y_train.dtype == np.int64
+
+
+# ----- item 15: friction -------------------------------------------------------------------------------------
+def test_viz_is_an_attribute_of_the_package_in_a_fresh_interpreter():
+    import subprocess
+
+    code = "import gradflow as gf; print(gf.viz.draw.__module__)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "gradflow.viz", result.stderr
+
+
+def test_dataset_folder_expands_the_home_directory(capsys, monkeypatch, tmp_path):
+    from gradflow.data import load_dataset, write_idx
+
+    folder = tmp_path / "data"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for stem, n in (("train", 12), ("t10k", 6)):
+        write_idx(folder / f"{stem}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 4, 4), dtype=np.uint8))
+        write_idx(folder / f"{stem}-labels-idx1-ubyte.gz", (np.arange(n) % 3).astype(np.uint8))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    dataset = load_dataset("fashion-mnist:~/data")
+    assert (len(dataset.x_train), len(dataset.x_test), dataset.n_features) == (12, 6, 16)
+    np.savez(tmp_path / "blobs.npz", x=rng.standard_normal((10, 2)), y=np.arange(10) % 2)
+    assert load_dataset("~/blobs.npz").n_features == 2  # what `--dataset=~/blobs.npz` passes unexpanded
+    line = one_line_error(capsys, "train", "--dataset", "mnist:~/missing")
+    assert line.endswith(f"mnist: dataset folder {str(tmp_path / 'missing')!r} does not exist")
+
+
+@pytest.mark.parametrize("hidden", ["", ",", "8,,4", "8,"])
+def test_hidden_with_an_empty_size_is_refused(capsys, blobs, hidden):
+    line = one_line_error(capsys, "train", "--dataset", blobs, "--hidden", hidden)
+    assert line.endswith(f"--hidden {hidden!r} has an empty size; give positive integers such as --hidden 256 "
+                         "or --hidden 256,128")
+
+
+def test_graph_without_graphviz_warns_once_naming_the_dot_file(capsys, monkeypatch, tmp_path):
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None)  # as on a machine without Graphviz
+    code, out, err = run(capsys, "graph", "--out", tmp_path / "x.png")
+    dot = str(tmp_path / "x.dot")
+    assert code == 0 and out.splitlines() == [dot]
+    assert err.splitlines() == [f"gradflow graph: warning: Graphviz's `dot` was not found: wrote {dot} only. "
+                                "Install Graphviz (apt-get install graphviz) to render PNG."]
+    assert (tmp_path / "x.dot").read_text().startswith("digraph")
