@@ -162,17 +162,22 @@ def test_resume_names_what_is_wrong_with_the_path(capsys, checkpoints, blobs):
     assert line.endswith(f"checkpoint {str(checkpoints)!r} is a folder, not a file")
 
 
+def written(path, content):
+    path.write_bytes(content)
+    return path
+
+
 def labels_file(path, labels):
     np.savez(path, x=np.arange(2 * len(labels), dtype=np.float32).reshape(len(labels), 2), y=labels)
     return path
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda d: (d / "binary.csv").write_bytes(bytes(range(256)) * 4) and d / "binary.csv",
+    (lambda d: written(d / "binary.csv", bytes(range(256)) * 4),
      "binary.csv: not a text CSV file (it holds bytes that are not UTF-8)"),
-    (lambda d: (d / "one_row.csv").write_text("0.5,1.5,1\n") and d / "one_row.csv",
+    (lambda d: written(d / "one_row.csv", b"0.5,1.5,1\n"),
      "one_row.csv: 1 sample is too few to split into train and test sets (at least 2 rows are needed)"),
-    (lambda d: (d / "header_one_row.csv").write_text("a,b,label\n0.5,1.5,1\n") and d / "header_one_row.csv",
+    (lambda d: written(d / "header_one_row.csv", b"a,b,label\n0.5,1.5,1\n"),
      "header_one_row.csv: 1 sample is too few to split"),
     (lambda d: labels_file(d / "huge.npz", np.array([0, 1, 2 ** 63 + 5] * 4, dtype=np.uint64)),
      "huge.npz (train): label 9223372036854775813 is too large for a class index"),
