@@ -60,7 +60,12 @@ def check_batch_size(batch_size, world):
 def distribute(args, model, optimizer, batches):
     """``(optimizer, batches)`` made data-parallel; ``model``'s parameters broadcast from rank 0."""
     rank, world = init()
-    check_batch_size(args.batch_size, world)  # on every rank alike, before any collective
+    try:
+        check_batch_size(args.batch_size, world)  # on every rank alike, before any collective
+    except DistributedError:
+        if rank != 0:
+            raise SystemExit(2) from None  # rank 0 alone says why: one line, not one per rank
+        raise
     DataParallel(model)  # broadcast rank 0's parameters; every rank must have built the same model
     optimizer = DistributedOptimizer(optimizer, list(model.parameters()))
     if rank != 0:
