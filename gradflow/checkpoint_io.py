@@ -146,11 +146,18 @@ _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's first bytes (an e
 
 def _content(head):
     """What the first bytes of a file that is not the expected format look like, for the message."""
+    if not head:
+        return "an empty file"
     if head.startswith(b"\x93NUMPY"):
         return "a single .npy array"
-    text = head.decode("utf-8", errors="replace")
-    if head and "\ufffd" not in text[:-4] and all(c.isprintable() or c in "\t\r\n" for c in text[:-4]):
-        return "a text file"
+    for cut in range(4):  # the head may end inside a multi-byte character
+        try:
+            text = head[:len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if text and all(c.isprintable() or c in "\t\r\n" for c in text):
+            return "a text file"
+        break
     return "binary data, not a zip archive"
 
 

@@ -101,6 +101,7 @@ def test_a_writable_save_path_still_trains_and_saves(capsys, tmp_path, blobs):
 # ----- item 12: a file that is no checkpoint is called so, never a pickle ---------------------------------
 @pytest.mark.parametrize("name, content, kind", [
     ("notes.txt", b"epoch 3, loss 0.21\n", "a text file"),
+    ("empty.npz", b"", "an empty file"),
     ("notes.npz", b"epoch 3, loss 0.21\n", "a text file"),
     ("notes.safetensors", b"epoch 3, loss 0.21 and some more text\n", "a text file"),
     ("weights.pkl", b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01K\x02e.", "binary data, not a zip archive"),
