@@ -177,6 +177,10 @@ def run_memory(args):
     from ..memory import format_bytes, profile
 
     check_seed(args.seed)
+    from .train import check_save_path
+
+    check_save_path(args.json, "--json")  # before the sweep, not after it
+    check_save_path(args.plot, "--plot")
     batch_sizes = parse_batch_sizes(args.batch_sizes)
     budget = parse_budget(args.budget)
     if args.plot:

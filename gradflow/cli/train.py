@@ -177,8 +177,9 @@ def _load_checkpoint(path):
     return checkpoint
 
 
-def check_save_path(path):
-    """``--save PATH`` must be writable before epoch 1 trains (the MLP and the family paths both ask)."""
+def check_save_path(path, flag="--save"):
+    """``--save PATH`` must be writable before epoch 1 trains (the MLP and the family paths both ask;
+    ``gradflow memory`` asks for ``--json``/``--plot`` before its sweep)."""
     from ..checkpoint_io import CheckpointError, check_writable
 
     if path is None:
@@ -186,7 +187,7 @@ def check_save_path(path):
     try:
         check_writable(path)
     except CheckpointError as exc:
-        raise CommandError(f"--save: {exc}") from None
+        raise CommandError(f"{flag}: {exc}") from None
 
 
 def _fit_checkpoint(checkpoint, dataset, path):

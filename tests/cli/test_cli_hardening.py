@@ -91,6 +91,14 @@ def test_safetensors_save_without_the_package_is_refused_before_training(capsys,
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("flag", ["--json", "--plot"])
+def test_memory_output_paths_are_checked_before_the_sweep(capsys, tmp_path, flag):
+    (tmp_path / "afile").write_text("not a folder")
+    line = one_line_error(capsys, "memory", "--model", "mlp:4-3", "--batch-sizes", "1,2", flag,
+                          tmp_path / "afile" / "out.json")
+    assert f"error: {flag}: cannot write" in line and "is a file, not a folder" in line
+
+
 def test_a_writable_save_path_still_trains_and_saves(capsys, tmp_path, blobs):
     code, out, err = run(capsys, "train", "--dataset", blobs, "--epochs", 1, "--hidden", 8, "--no-progress",
                          "--save", tmp_path / "model.npz")
