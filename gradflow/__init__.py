@@ -15,11 +15,13 @@ from .dtypes import (bool_, float16, float32, float64, get_default_dtype, int8, 
 from .errors import (AnomalyError, AxisError, BackwardError, CUDAUnavailableError, DeviceError, DTypeError,
                      GradflowError, GraphFreedError, ShapeError)
 from .errors import InplaceModificationError  # noqa: F401
+from .errors import ClassIndexError  # noqa: F401
 from .ops import *  # noqa: F401,F403  (the op table is the public function set)
 from .ops import abs, all, any, max, min, pow, sum  # noqa: F401  (names that shadow builtins)
 from .tensor import Tensor, tensor
 from .ops.autocast import autocast  # mixed precision (pair with optim.GradScaler)
 from . import autograd, cuda, data, func, memory, nn, optim, profiler  # noqa: E402
+from . import viz  # noqa: E402  (gf.viz.draw after a plain `import gradflow as gf`, as the README shows)
 from .checkpointing import checkpoint, checkpoint_sequential  # noqa: E402
 from .interop import from_dlpack, load_model, save_model  # noqa: E402
 from .nn.functional_activations import celu, selu  # noqa: E402  (torch.selu, torch.celu are top-level too)

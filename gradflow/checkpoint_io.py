@@ -82,6 +82,37 @@ def save_checkpoint(path, model, optimizer=None, epoch=0, config=None, extra=Non
     atomic_write(path, lambda f: np.savez(f, **members))
 
 
+def check_writable(path):
+    """Raise CheckpointError unless a checkpoint can be written at ``path`` — before any training.
+
+    Refuses a folder named like the file, a missing folder, a file where a folder should be, a
+    folder this process cannot create files in (tried for real: permission bits do not tell for
+    root or read-only mounts), and ``.safetensors`` without the safetensors package.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{str(path)!r} is a folder; give a file name such as {str(path / 'model.npz')!r}")
+    folder = path.parent
+    ancestor = folder
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise CheckpointError(f"cannot write {str(path)!r}: {str(ancestor)!r} is a file, not a folder")
+    if not folder.is_dir():
+        raise CheckpointError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist")
+    try:
+        descriptor, probe = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as exc:
+        raise CheckpointError(f"cannot write {str(path)!r}: no file can be created in folder {str(folder)!r} "
+                              f"({exc.strerror or exc})") from None
+    if is_safetensors(path):
+        from .safetensors_io import require
+
+        require(CheckpointError)
+
+
 def is_safetensors(path):
     """The format follows the suffix: ``.safetensors`` (see safetensors_io), anything else ``.npz``."""
     return Path(path).suffix.lower() == ".safetensors"
@@ -113,21 +144,42 @@ def atomic_write(path, write):
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip archive's first bytes (an empty archive: the second)
 
 
-def read_npz(path, error, what):
-    """Every member of the ``.npz`` archive at ``path`` as a dict, without pickle.
+def _content(head):
+    """What the first bytes of a file that is not the expected format look like, for the message."""
+    if not head:
+        return "an empty file"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single .npy array"
+    for cut in range(4):  # the head may end inside a multi-byte character
+        try:
+            text = head[:len(head) - cut].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if text and all(c.isprintable() or c in "\t\r\n" for c in text):
+            return "a text file"
+        break
+    return "binary data, not a zip archive"
 
-    Anything that is not a readable archive raises ``error`` (one sentence naming ``what`` and
-    the file): a missing file, a ``.npy`` array or a text file under a ``.npz`` name, a
-    truncated or corrupt archive.
-    """
+
+def _file_head(path, error, what, size=512):
     path = Path(path)
     if not path.is_file():
         raise error(f"{what} {str(path)!r} " + ("is a folder, not a file" if path.is_dir() else "does not exist"))
     with open(path, "rb") as f:
-        head = f.read(6)
+        return f.read(size)
+
+
+def read_npz(path, error, what, expected="a .npz archive"):
+    """Every member of the ``.npz`` archive at ``path`` as a dict, without pickle.
+
+    Anything that is not a readable archive raises ``error`` (one sentence naming ``what`` and
+    the file, and saying it is not ``expected``): a missing file, a ``.npy`` array or a text
+    file under a ``.npz`` name, a truncated or corrupt archive.
+    """
+    path = Path(path)
+    head = _file_head(path, error, what)
     if head[:4] not in _ZIP_MAGIC:
-        kind = "a single .npy array" if head == b"\x93NUMPY" else "not a zip archive"
-        raise error(f"{what} {str(path)!r} is not a .npz archive ({kind})")
+        raise error(f"{what} {str(path)!r} is not {expected} ({_content(head)})")
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}
@@ -141,11 +193,13 @@ def load_checkpoint(path) -> Checkpoint:
     if is_safetensors(path):
         from .safetensors_io import decode
 
+        if _content(_file_head(path, CheckpointError, "checkpoint", 64)) == "a text file":
+            raise CheckpointError(f"checkpoint {str(path)!r} is not a gradflow checkpoint (a text file)")
         members, meta = decode(path, CheckpointError)
         if meta is None:  # weights written by another framework: a model state and nothing else
             meta = {"format": FORMAT, "version": VERSION, "epoch": 0, "config": {}}
     else:
-        members = read_npz(path, CheckpointError, "checkpoint")
+        members = read_npz(path, CheckpointError, "checkpoint", "a gradflow checkpoint")
         try:
             meta = json.loads(str(members.pop("meta")))
         except (KeyError, json.JSONDecodeError):

@@ -21,6 +21,11 @@ class AxisError(ShapeError, _numpy_exceptions.AxisError):
     ``except IndexError`` (PyTorch's "Dimension out of range") and ``except ValueError`` catch it."""
 
 
+class ClassIndexError(GradflowError, IndexError, ValueError):
+    """A class-index target lies outside ``[0, classes)``: an ``IndexError`` as PyTorch raises, and a
+    ``ValueError`` as it was before it had its own type."""
+
+
 def check_axis(axis, ndim, shape, what="axis"):
     """``axis`` wrapped into ``range(ndim)``, or AxisError naming the shape. A 0-d tensor accepts
     axis 0 and -1, as PyTorch does (the reduction or squeeze over it is then over no axis)."""

@@ -29,7 +29,8 @@ _NUMPY_DTYPES = {"F16", "F32", "F64", "I8", "I16", "I32", "I64", "U8", "U16", "U
 _MODEL_PREFIX = "model/"
 
 
-def _safetensors_numpy(error):
+def require(error):
+    """``safetensors.numpy``, or ``error`` saying how to install it."""
     try:
         import safetensors.numpy
     except ImportError:
@@ -40,7 +41,7 @@ def _safetensors_numpy(error):
 
 def encode(members, meta, error):
     """The bytes of a ``.safetensors`` file holding ``members`` (npz-style names) and ``meta``."""
-    st = _safetensors_numpy(error)
+    st = require(error)
     tensors = {(name[len(_MODEL_PREFIX):] if name.startswith(_MODEL_PREFIX) else name): np.ascontiguousarray(a)
                for name, a in members.items()}
     metadata = None if meta is None else {METADATA_KEY: json.dumps(meta)}
@@ -75,7 +76,7 @@ def decode(path, error):
     path = Path(path)
     if not path.is_file():
         raise error(f"checkpoint {str(path)!r} " + ("is a folder, not a file" if path.is_dir() else "does not exist"))
-    st = _safetensors_numpy(error)
+    st = require(error)
     raw = path.read_bytes()
     header = _header(raw, path, error)
     for name, info in header.items():

@@ -20,6 +20,12 @@ class CommandError(GradflowError):
     """A problem with the command's input, reported as one line (exit code 2)."""
 
 
+def check_seed(seed, flag="--seed"):
+    """A seed is a non-negative integer; say so by the flag's name, not the generator's."""
+    if seed < 0:
+        raise CommandError(f"{flag} must be a non-negative integer, got {seed}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gradflow", description="Train, profile and inspect gradflow models.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

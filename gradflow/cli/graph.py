@@ -6,6 +6,9 @@ o, y -> L; W1, W2 -> s; L, s -> J. Without it, every primitive op is drawn with 
 """
 from __future__ import annotations
 
+import sys
+import warnings
+
 import numpy as np
 
 from . import CommandError
@@ -89,8 +92,14 @@ def run_graph(args):
         root, names = textbook_mlp(args.inputs, args.hidden, args.outputs, args.batch, args.weight_decay,
                                    args.activation)
         title = "textbook MLP with L2 penalty: J = l(W2 φ(W1 x), y) + λ/2 (‖W1‖² + ‖W2‖²)"
-    written = viz.draw(root, args.out, names=names, parameters=model, compact=args.compact,
-                       values=args.values, grads=args.grads, title=title)
+    # draw() warns when Graphviz is missing; a command says so in one line of its own instead of
+    # Python's warning format (which repeats the calling source line).
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        written = viz.draw(root, args.out, names=names, parameters=model, compact=args.compact,
+                           values=args.values, grads=args.grads, title=title)
+    for warning in caught:
+        print(f"gradflow graph: warning: {warning.message}", file=sys.stderr)
     for path in written:
         print(path)
     return 0

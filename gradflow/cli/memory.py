@@ -16,7 +16,7 @@ import sys
 
 import numpy as np
 
-from . import CommandError
+from . import CommandError, check_seed
 
 DEFAULT_BATCH_SIZES = (32, 64, 128, 256, 512)
 SPEC_PREFIX = "mlp:"
@@ -183,6 +183,11 @@ def run_memory(args):
     from ..memory import format_bytes, profile
     from .memory_sequence import is_sequence_spec, run_sequence_memory
 
+    check_seed(args.seed)
+    from .train import check_save_path
+
+    check_save_path(args.json, "--json")  # before the sweep, not after it
+    check_save_path(args.plot, "--plot")
     if is_sequence_spec(args.model):
         return run_sequence_memory(args)
     if args.seq_len is not None:

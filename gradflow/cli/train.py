@@ -14,7 +14,7 @@ import math
 import sys
 import time
 
-from . import CommandError
+from . import CommandError, check_seed
 
 DEFAULTS = dict(dataset="digits", hidden=[256], activation="relu", epochs=20, batch_size=64,
                 optimizer="adam", weight_decay=0.0, momentum=0.9, seed=0)
@@ -86,8 +86,9 @@ def _hidden_sizes(values):
     for value in values or [str(s) for s in DEFAULTS["hidden"]]:
         for part in str(value).split(","):
             part = part.strip()
-            if not part:
-                continue
+            if not part:  # `--hidden ""` or `256,,128`: a typo, not a request for no hidden layer
+                raise CommandError(f"--hidden {str(value)!r} has an empty size; give positive integers such as "
+                                   "--hidden 256 or --hidden 256,128")
             if not part.isdigit() or int(part) <= 0:
                 raise CommandError(f"--hidden sizes must be positive integers, got {part!r}")
             sizes.append(int(part))
@@ -98,6 +99,7 @@ def _check_settings(args):
     for name in ("epochs", "batch_size"):
         if getattr(args, name) <= 0:
             raise CommandError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    check_seed(args.seed)
     _check_hyperparameters(args)
 
 
@@ -166,7 +168,26 @@ def _load_checkpoint(path):
         return checkpoint
     if not {"sizes", "activation", "mean", "std"} <= set(config) | set(checkpoint.extra):
         raise CommandError(f"checkpoint {path!r} was not written by 'gradflow train' (no model settings)")
+    n_features = config["sizes"][0]
+    for name in ("mean", "std"):  # the feature scaling: one value per input feature of the model
+        shape = tuple(checkpoint.extra[name].shape)
+        if shape != (n_features,):
+            raise CommandError(f"checkpoint {str(path)!r}: extra/{name} has shape {shape} but the model takes "
+                               f"{n_features} features, so it must be ({n_features},)")
     return checkpoint
+
+
+def check_save_path(path, flag="--save"):
+    """``--save PATH`` must be writable before epoch 1 trains (the MLP and the family paths both ask;
+    ``gradflow memory`` asks for ``--json``/``--plot`` before its sweep)."""
+    from ..checkpoint_io import CheckpointError, check_writable
+
+    if path is None:
+        return
+    try:
+        check_writable(path)
+    except CheckpointError as exc:
+        raise CommandError(f"{flag}: {exc}") from None
 
 
 def _fit_checkpoint(checkpoint, dataset, path):
@@ -273,6 +294,7 @@ def run_train(args):
         return run_family(args)
     args.epochs = DEFAULTS["epochs"] if args.epochs is None else args.epochs
     _check_settings(args)
+    check_save_path(args.save)
     hidden = _hidden_sizes(args.hidden)
     if checkpoint is not None:
         _check_architecture(args, checkpoint, hidden)

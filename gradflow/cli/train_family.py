@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from . import CommandError
 from .train import (COLUMNS, _check_settings, _describe_optimizer, _make_optimizer, _optimizer_settings, _row,
-                    _train_epoch)
+                    _train_epoch, check_save_path)
 
 FAMILY_DEFAULTS = {"epochs": 3, "lr": 3e-3}
 
@@ -35,6 +35,7 @@ def run_family(args):
     builder = _family(args.model)
     args.epochs = FAMILY_DEFAULTS["epochs"] if args.epochs is None else args.epochs
     _check_settings(args)
+    check_save_path(args.save)
     checkpoint = None
     task = args.task
     if args.resume:

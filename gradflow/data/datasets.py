@@ -50,14 +50,15 @@ class Dataset:
                 f"{self.n_features} features, {self.n_classes} classes)")
 
 
-def train_test_split(x, y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED):
-    """A seeded random split: ``(x_train, y_train, x_test, y_test)``."""
+def train_test_split(x, y, test_fraction=TEST_FRACTION, seed=SPLIT_SEED, where=None):
+    """A seeded random split: ``(x_train, y_train, x_test, y_test)``; ``where`` names the data in errors."""
     n = len(x)
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
     n_test = max(1, int(round(n * test_fraction)))
     if n - n_test < 1:
-        raise DatasetError(f"{n} samples are too few to split into train and test sets")
+        raise DatasetError(f"{where + ': ' if where else ''}{n} sample{'s are' if n != 1 else ' is'} too few to "
+                           "split into train and test sets (at least 2 rows are needed)")
     order = np.random.default_rng(seed).permutation(n)
     test, train = order[:n_test], order[n_test:]
     return x[train], y[train], x[test], y[test]
@@ -89,10 +90,14 @@ def check_arrays(x, y, where, n_classes=None):
             raise DatasetError(f"{where}: labels must be integer class indices, got non-integer values")
     elif y.dtype.kind not in "iub":
         raise DatasetError(f"{where}: labels must be integer class indices, got dtype {y.dtype}")
-    y = y.astype(np.int64)
+    # Bounds on the labels as stored: uint64 values of 2**63 and above would wrap to negative
+    # numbers in int64 and be reported as labels the file does not hold.
     low, high = int(y.min()), int(y.max())
     if low < 0:
         raise DatasetError(f"{where}: labels must be >= 0, found {low}")
+    if high > np.iinfo(np.int64).max:
+        raise DatasetError(f"{where}: label {high} is too large for a class index (labels must be 0..C-1)")
+    y = y.astype(np.int64)
     if n_classes is not None and high >= n_classes:
         raise DatasetError(f"{where}: label {high} is out of range for {n_classes} classes (labels must lie "
                            f"in [0, {n_classes}))")
@@ -181,7 +186,7 @@ def load_npz(path, test_fraction=TEST_FRACTION):
         x, y = arrays["x"], arrays["y"]
         if len(x) != len(y):
             raise DatasetError(f"{path}: x has {len(x)} samples but y has {len(y)}")
-        parts = train_test_split(x, y, test_fraction)
+        parts = train_test_split(x, y, test_fraction, where=str(path))
     else:
         raise DatasetError(f"{path}: expected arrays x_train, y_train, x_test, y_test or x, y; found "
                            f"{sorted(arrays)}")
@@ -219,7 +224,7 @@ def load_csv(path, label_column=-1, test_fraction=TEST_FRACTION):
     x = np.delete(table, label_column, axis=1).astype(np.float32)
     if not np.isfinite(x).all():
         check_arrays(x, np.zeros(len(x), np.int64), str(path))
-    parts = train_test_split(x, y, test_fraction)
+    parts = train_test_split(x, y, test_fraction, where=str(path))
     return _finish(path.name.split(".")[0], *parts, kind="table", where=str(path))
 
 
@@ -229,11 +234,12 @@ def load_dataset(spec):
     if spec == "digits":
         return load_digits()
     kind, sep, rest = spec.partition(":")
+    # `~` is expanded here: the shell leaves it alone after `mnist:` or `--dataset=`.
     if sep and kind in ("mnist", "fashion-mnist", "fashion_mnist"):
-        return load_mnist(rest, name=kind.replace("_", "-"))
+        return load_mnist(Path(rest).expanduser(), name=kind.replace("_", "-"))
     if kind in ("mnist", "fashion-mnist") and not sep:
         raise DatasetError(f"dataset {spec!r} needs a folder of IDX files: --dataset {spec}:PATH")
-    path = Path(spec)
+    path = Path(spec).expanduser()
     if path.is_dir():
         return load_mnist(path, name=path.name or "idx")
     suffixes = [s.lower() for s in path.suffixes]

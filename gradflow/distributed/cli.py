@@ -15,6 +15,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from .data_parallel import DataParallel, DistributedOptimizer
+from .errors import DistributedError
 from .runtime import init
 
 
@@ -49,9 +50,22 @@ class ShardedBatches:
             yield tuple(Tensor(t.data[start:stop]) for t in global_batch)
 
 
+def check_batch_size(batch_size, world):
+    """Every rank needs a sample of each global batch: ``--batch-size`` below the world trains nothing."""
+    if batch_size < world:
+        raise DistributedError(f"--batch-size {batch_size} is the global batch, split over the {world} ranks; it "
+                               f"must be at least the number of ranks ({world}) so each rank gets a sample")
+
+
 def distribute(args, model, optimizer, batches):
     """``(optimizer, batches)`` made data-parallel; ``model``'s parameters broadcast from rank 0."""
     rank, world = init()
+    try:
+        check_batch_size(args.batch_size, world)  # on every rank alike, before any collective
+    except DistributedError:
+        if rank != 0:
+            raise SystemExit(2) from None  # rank 0 alone says why: one line, not one per rank
+        raise
     DataParallel(model)  # broadcast rank 0's parameters; every rank must have built the same model
     optimizer = DistributedOptimizer(optimizer, list(model.parameters()))
     if rank != 0:

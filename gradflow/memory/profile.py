@@ -55,10 +55,16 @@ def measure_step(model, make_batch, batch_size, optimizer=None, loss_fn=None):
     # cast, say) is not the step's cost; its final size is counted with what exists before.
     x, target = _split(make_batch(batch_size))
     existing = nbytes_of_tensors(params + [x, target]) + optimizer_state_bytes(optimizer)
-    with meter(device) as m, _Laps(m) as laps:
-        with track() as t:
-            loss = loss_fn(model(x), target)
+    # The tracker counts the retained activations in a forward of its own, outside the meter:
+    # its records are Python objects whose number varies from run to run (their lifetimes follow
+    # garbage collection and id reuse), and the meter must see the step alone.
+    with track() as t:
+        loss = loss_fn(model(x), target)
         retained = t.retained_bytes
+    del loss, t
+    gc.collect()
+    with meter(device) as m, _Laps(m) as laps:
+        loss = loss_fn(model(x), target)
         laps.lap()
         loss.backward()
         laps.lap()

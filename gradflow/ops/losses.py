@@ -13,7 +13,7 @@ import numpy as np
 import math
 
 from ..backends import of_array
-from ..errors import DTypeError, ShapeError
+from ..errors import ClassIndexError, DTypeError, ShapeError
 from ..tensor import Tensor
 from .activation import softplus
 from .elementwise import abs, clip, log, where
@@ -69,7 +69,7 @@ def _picked(name, log_probs, target, ignore_index):
     keep = labels != ignore_index
     kept = labels[keep]
     if kept.size and (int(kept.min()) < 0 or int(kept.max()) >= n_classes):
-        raise ValueError(f"{name}: targets must lie in [0, {n_classes}) or equal ignore_index={ignore_index}, "
+        raise ClassIndexError(f"{name}: targets must lie in [0, {n_classes}) or equal ignore_index={ignore_index}, "
                          f"got values from {int(kept.min())} to {int(kept.max())}")
     safe = xp.where(keep, labels, 0)
     weight = Tensor(keep.astype(log_probs.dtype))

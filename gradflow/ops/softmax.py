@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError, check_axis
+from ..errors import ClassIndexError, DTypeError, ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias
 from .autocast import to_float32
 from .elementwise import exp
@@ -151,6 +151,6 @@ def cross_entropy(logits, labels, reduction="mean"):
     if labels.data.size and type(labels.data) is np.ndarray:
         low, high = int(labels.data.min()), int(labels.data.max())
         if low < 0 or high >= n_classes:
-            raise ValueError(f"cross_entropy: labels must lie in [0, {n_classes}) for {n_classes} classes, "
+            raise ClassIndexError(f"cross_entropy: labels must lie in [0, {n_classes}) for {n_classes} classes, "
                              f"got values from {low} to {high}")
     return _cross_entropy(logits, labels, reduction=reduction)

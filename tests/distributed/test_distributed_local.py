@@ -93,3 +93,13 @@ def test_sharded_batches_hand_each_rank_its_piece_and_weight():
         seen.append((piece.numpy().tolist(), optimizer.scale))
     # the last global batch has fewer samples than ranks: skipped on every rank
     assert seen == [([2.0, 3.0], 1.0), ([2.0], pytest.approx(2 / 3))]
+
+
+def test_a_global_batch_smaller_than_the_world_is_refused_by_name():
+    """Issue 16 item 11: --batch-size 1 on 2 ranks used to end in ZeroDivisionError and MPI_Abort."""
+    from gradflow.distributed.cli import check_batch_size
+
+    with pytest.raises(dist.DistributedError, match=r"--batch-size 1 is the global batch, split over the 2 ranks; "
+                                                    r"it must be at least the number of ranks \(2\)"):
+        check_batch_size(1, 2)
+    check_batch_size(2, 2)  # one sample per rank is enough

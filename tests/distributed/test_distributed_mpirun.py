@@ -59,3 +59,13 @@ def test_gradflow_train_distributed_follows_the_single_process_run(tmp_path):
     assert weights and set(weights) <= set(two.files)
     for key in weights:  # float32 parameters: equal up to the rounding of a different summation order
         np.testing.assert_allclose(two[key], one[key], rtol=1e-4, atol=1e-5, err_msg=key)
+
+
+def test_gradflow_train_distributed_refuses_a_batch_smaller_than_the_world():
+    result = run_python(["-m", "gradflow", "train", "--distributed", "--batch-size", "1", "--epochs", "1",
+                         "--hidden", "8", "--no-progress"], n=2)
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr  # rank 0's line alone
+    assert lines[0].startswith("gradflow train: error: --batch-size 1 is the global batch, split over the 2 ranks")
+    assert "must be at least the number of ranks (2)" in lines[0] and "final test accuracy" not in result.stdout

@@ -170,4 +170,18 @@ def test_unreadable_checkpoint(tmp_path):
     path = tmp_path / "broken.npz"
     path.write_bytes(b"not a zip file")
     result = gradflow_memory("--model", path)
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "not a .npz archive" in result.stderr
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "is not a gradflow checkpoint (a text file)" in result.stderr
+
+
+def test_budget_answer_is_the_same_in_every_process(tmp_path):
+    """Issue 16 item 15: each process has its own address layout; the peaks (and so the largest batch
+    for a budget) must not depend on it. The tracker used to count inside the metered step, and its
+    Python records varied by a few hundred bytes from process to process."""
+    outputs = []
+    for run in range(3):
+        result = gradflow_memory(*SMALL, "--optimizer", "adam", "--budget", "256MiB", "--no-progress",
+                                 "--json", tmp_path / f"{run}.json")
+        assert result.returncode == 0, result.stderr
+        rows = json.loads((tmp_path / f"{run}.json").read_text())["rows"]
+        outputs.append(([line for line in result.stdout.splitlines() if line.startswith("budget")], rows))
+    assert outputs[0][0] and outputs[0] == outputs[1] == outputs[2]

@@ -52,7 +52,7 @@ def make_bad_files(tmp_path):
         "truncated in the data": (raw[:-7], "truncated or corrupt"),
         "truncated in the header": (raw[:40], "truncated or corrupt"),
         "too short": (raw[:5], "truncated or corrupt"),
-        "not safetensors": (b"hello world, no header here at all", "truncated or corrupt"),
+        "not safetensors": (b"hello world, no header here at all", r"is not a gradflow checkpoint \(a text file\)"),
         "wrong names": ({**{k: v for k, v in ref.items() if k != "2.bias"}, "4.bias": ref["2.bias"]},
                         r"missing keys \['2.bias'\], unexpected keys \['4.bias'\]"),
         "wrong shape": ({**ref, "0.weight": np.zeros((8, 5), np.float32)}, r"'0.weight' has shape \(8, 5\)"),
