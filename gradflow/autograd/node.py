@@ -18,7 +18,7 @@ import numpy as np
 
 from ..backends import NUMPY as _NUMPY, _by_array_type as _backend_by_array_type, dispatch, of_array
 from .. import dtypes as _dtypes
-from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError, InplaceModificationError
+from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError, InplaceModificationError, ShapeError
 from . import grad_mode
 from .grad_mode import _state
 
@@ -423,13 +423,17 @@ def apply(op, inputs, params):
                 break
     a = arrays[0]
     backend = _backend_by_array_type.get(type(a)) or of_array(a)
-    if backend is _NUMPY:
-        result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
-    else:
-        if count > 1:
-            _check_one_gpu(op, arrays)
-        with backend.device_scope(a):  # CuPy allocates and launches on the current device
-            result = op.forward(backend, *arrays, **params)
+    try:
+        if backend is _NUMPY:
+            result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
+        else:
+            if count > 1:
+                _check_one_gpu(op, arrays)
+            with backend.device_scope(a):  # CuPy allocates and launches on the current device
+                result = op.forward(backend, *arrays, **params)
+    except ValueError as exc:
+        _raise_broadcast_error(op, arrays, exc)
+        raise
     kept = None
     if op.keeps:  # the forward returned (output, *arrays to keep)
         result, kept = result[0], result[1:]
@@ -499,11 +503,23 @@ def apply(op, inputs, params):
 _new_node = object.__new__
 
 
+def _raise_broadcast_error(op, arrays, exc):
+    """NumPy's plain ValueError for operands that do not broadcast, as the ShapeError the README
+    promises, naming the op and the shapes (a try costs nothing on the normal path)."""
+    if "broadcast" in str(exc) and not isinstance(exc, ShapeError):
+        shapes = " and ".join(str(tuple(x.shape)) for x in arrays)
+        raise ShapeError(f"{op.name}: shapes {shapes} cannot be broadcast together") from exc
+
+
 def _apply_raw(op, arrays, params):
     if op.same_dtype and len(arrays) > 1 and (len(arrays) > 2 or arrays[0].dtype != arrays[1].dtype):
         arrays = _dtypes.promote_integers(arrays)  # as apply does: int × float32 stays float32
     backend = _backend_by_array_type.get(type(arrays[0])) or of_array(arrays[0])
-    result = op.forward(backend, *arrays, **params)
+    try:
+        result = op.forward(backend, *arrays, **params)
+    except ValueError as exc:
+        _raise_broadcast_error(op, arrays, exc)
+        raise
     if op.keeps:
         result = result[0]
     if type(result) is not backend.array_type and type(result) not in _backend_by_array_type:
