@@ -19,7 +19,6 @@ import numpy as np
 from ..backends import NUMPY as _NUMPY, _by_array_type as _backend_by_array_type, dispatch, of_array
 from .. import dtypes as _dtypes
 from ..errors import AnomalyError, DeviceError, DTypeError, GraphFreedError, InplaceModificationError, ShapeError
-from . import grad_mode
 from .grad_mode import _state
 
 _sequence = itertools.count()

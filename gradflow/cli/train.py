@@ -276,7 +276,7 @@ def run_train(args):
     import gradflow as gf
     from ..backends import resolve as resolve_device
     from ..backends.device import describe_choice
-    from ..checkpoint_io import CheckpointError, restore, save_checkpoint
+    from ..checkpoint_io import save_checkpoint
     from ..data import BatchIterator, Standardizer
     from ..nn.functional import cross_entropy
 
@@ -314,18 +314,7 @@ def run_train(args):
     gf.manual_seed(args.seed)
     model = _build_model(model_name, sizes, activation, args.fused, dataset).to(device)
     optimizer = _make_optimizer(optimizer_name, given, model, model_name)
-    start_epoch = 0
-    if checkpoint is not None:
-        try:
-            restore(checkpoint, model, optimizer)
-        except CheckpointError as exc:
-            raise CommandError(f"cannot resume from {args.resume!r}: {exc}") from None
-        for group in optimizer.param_groups:  # flags given with --resume win over the checkpoint's values
-            group.update(given)
-        start_epoch = checkpoint.epoch
-        if start_epoch >= args.epochs:
-            raise CommandError(f"checkpoint {args.resume!r} is already at epoch {start_epoch}; "
-                               f"pass --epochs greater than {start_epoch} to train further")
+    start_epoch = resume(args, checkpoint, model, optimizer, given) if checkpoint is not None else 0
     # The shuffling order depends on the seed and the epoch only, so a resumed run sees the
     # batches an uninterrupted one would have.
     batches = BatchIterator(x_train, dataset.y_train, batch_size=args.batch_size, shuffle=True,
@@ -384,6 +373,22 @@ def _train_epoch(model, optimizer, batches, loss_fn, epoch, args, device, x_test
     print(_row((epoch, f"{total_loss / seen:.4f}", f"{correct / seen:.4f}", f"{test_acc:.4f}",
                 f"{elapsed:.2f}s", f"{seen / elapsed:.0f}", _format_bytes(memory))), flush=True)
     return test_acc
+
+
+def resume(args, checkpoint, model, optimizer, given):
+    """Load ``checkpoint`` into the model and optimizer; the epoch to continue after."""
+    from ..checkpoint_io import CheckpointError, restore
+
+    try:
+        restore(checkpoint, model, optimizer)
+    except CheckpointError as exc:
+        raise CommandError(f"cannot resume from {args.resume!r}: {exc}") from None
+    for group in optimizer.param_groups:  # flags given with --resume win over the checkpoint's values
+        group.update(given)
+    if checkpoint.epoch >= args.epochs:
+        raise CommandError(f"checkpoint {args.resume!r} is already at epoch {checkpoint.epoch}; "
+                           f"pass --epochs greater than {checkpoint.epoch} to train further")
+    return checkpoint.epoch
 
 
 def _trains_on_own_task(name):

@@ -8,7 +8,7 @@ bar, memory column, optimizer flags, ``--device`` and ``--save``/``--resume`` ar
 from __future__ import annotations
 
 from . import CommandError
-from .train import (COLUMNS, _check_settings, _describe_optimizer, _make_optimizer, _optimizer_settings, _row,
+from .train import (COLUMNS, resume, _check_settings, _describe_optimizer, _make_optimizer, _optimizer_settings, _row,
                     _train_epoch, check_save_path)
 
 FAMILY_DEFAULTS = {"epochs": 3, "lr": 3e-3}
@@ -27,7 +27,7 @@ def run_family(args):
     import gradflow as gf
     from ..backends import resolve as resolve_device
     from ..backends.device import describe_choice
-    from ..checkpoint_io import CheckpointError, load_checkpoint, restore, save_checkpoint
+    from ..checkpoint_io import CheckpointError, load_checkpoint, save_checkpoint
     from ..data import BatchIterator, DatasetError
     from ..models import build
     from ..nn.functional import cross_entropy
@@ -62,18 +62,7 @@ def run_family(args):
     gf.manual_seed(args.seed)
     model = build(args.model, dataset=dataset).to(device)
     optimizer = _make_optimizer(optimizer_name, given, model, args.model)
-    start_epoch = 0
-    if checkpoint is not None:
-        try:
-            restore(checkpoint, model, optimizer)
-        except CheckpointError as exc:
-            raise CommandError(f"cannot resume from {args.resume!r}: {exc}") from None
-        for group in optimizer.param_groups:  # flags given with --resume win over the checkpoint's values
-            group.update(given)
-        start_epoch = checkpoint.epoch
-        if start_epoch >= args.epochs:
-            raise CommandError(f"checkpoint {args.resume!r} is already at epoch {start_epoch}; "
-                               f"pass --epochs greater than {start_epoch} to train further")
+    start_epoch = resume(args, checkpoint, model, optimizer, given) if checkpoint is not None else 0
     batches = BatchIterator(dataset.x_train, dataset.y_train, batch_size=args.batch_size, shuffle=True,
                             seed=args.seed, device=device)
     batches.skip_epochs(start_epoch)

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError
+from ..errors import ShapeError
 from ..tensor import Tensor
 from .autocast import autocast_dtype, half_linear, to_float32
 from .linalg import linear
 from .reduce import sum
 from .registry import primitive
 from .shape import cast, unsqueeze
-from .softmax import softmax
+from .softmax import check_class_labels, softmax
 
 
 @primitive("cross_entropy_bias", save=("logits", "labels", "bias"))
@@ -99,20 +99,7 @@ def linear_cross_entropy(x, weight, bias, labels, reduction="mean"):
     if bias.shape != (weight.shape[0],):
         raise ShapeError(f"linear_cross_entropy: bias of shape {bias.shape} does not match "
                          f"{weight.shape[0]} classes")
-    if labels.dtype.kind not in "iu":
-        raise DTypeError(f"linear_cross_entropy expects integer class labels, got dtype {labels.dtype}")
-    if labels.shape != (x.shape[0],):
-        raise ShapeError(f"linear_cross_entropy: {x.shape[0]} rows of x {x.shape} but labels of "
-                         f"shape {labels.shape}; expected ({x.shape[0]},)")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    classes = weight.shape[0]
-    # As cross_entropy: labels are checked here on the CPU, in the kernel on a device.
-    if labels.data.size and type(labels.data) is np.ndarray:
-        low, high = int(labels.data.min()), int(labels.data.max())
-        if low < 0 or high >= classes:
-            raise ValueError(f"linear_cross_entropy: labels must lie in [0, {classes}) for {classes} "
-                             f"classes, got values from {low} to {high}")
+    check_class_labels("linear_cross_entropy", labels, x.shape[0], weight.shape[0], reduction, f"x {x.shape}")
     if autocast_dtype() is not None:
         # Mixed precision: the product in half (float32 accumulation), the loss in float32.
         logits = to_float32(half_linear(x, weight))

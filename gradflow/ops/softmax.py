@@ -125,6 +125,26 @@ def _cross_entropy_jvp(ctx, t, t_labels):
     return total * (1.0 / logits.shape[0]) if reduction == "mean" else total
 
 
+def check_class_labels(name, labels, rows, n_classes, reduction, what):
+    """Integer labels, one per row of ``what``, in [0, n_classes), and a known reduction.
+
+    On the CPU the range is checked here; a device checks it in its kernel and reports when the
+    loss is read (cuda_kernels' Note [labels are checked when the loss is read]): reading labels
+    here would stall every step on two device-to-host copies.
+    """
+    if labels.dtype.kind not in "iu":
+        raise DTypeError(f"{name} expects integer class labels, got dtype {labels.dtype}")
+    if labels.shape != (rows,):
+        raise ShapeError(f"{name}: {rows} rows of {what} but labels of shape {labels.shape}; expected ({rows},)")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if labels.data.size and type(labels.data) is np.ndarray:
+        low, high = int(labels.data.min()), int(labels.data.max())
+        if low < 0 or high >= n_classes:
+            raise ClassIndexError(f"{name}: labels must lie in [0, {n_classes}) for {n_classes} classes, "
+                                  f"got values from {low} to {high}")
+
+
 def cross_entropy(logits, labels, reduction="mean"):
     """Softmax cross-entropy of (N, C) logits against N integer class labels (mean by default).
 
@@ -137,20 +157,6 @@ def cross_entropy(logits, labels, reduction="mean"):
     logits = to_float32(logits)  # under autocast the loss runs in float32 (ops/autocast.py)
     if logits.ndim != 2:
         raise ShapeError(f"cross_entropy expects logits of shape (N, C), got {logits.shape}")
-    if labels.dtype.kind not in "iu":
-        raise DTypeError(f"cross_entropy expects integer class labels, got dtype {labels.dtype}")
-    if labels.shape != (logits.shape[0],):
-        raise ShapeError(f"cross_entropy: {logits.shape[0]} rows of logits {logits.shape} but labels "
-                         f"of shape {labels.shape}; expected ({logits.shape[0]},)")
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    n_classes = logits.shape[1]
-    # On the CPU labels are checked here; a device checks them in its kernel and reports when the
-    # loss is read (cuda_kernels' Note [labels are checked when the loss is read]): reading them
-    # here would stall every step on two device-to-host copies.
-    if labels.data.size and type(labels.data) is np.ndarray:
-        low, high = int(labels.data.min()), int(labels.data.max())
-        if low < 0 or high >= n_classes:
-            raise ClassIndexError(f"cross_entropy: labels must lie in [0, {n_classes}) for {n_classes} classes, "
-                             f"got values from {low} to {high}")
+    rows, n_classes = logits.shape
+    check_class_labels("cross_entropy", labels, rows, n_classes, reduction, f"logits {logits.shape}")
     return _cross_entropy(logits, labels, reduction=reduction)
