@@ -27,7 +27,8 @@ def register(subparsers):
                                    description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="mlp:784-256-256-10", metavar="SPEC|PATH",
                         help="'mlp:IN-HIDDEN...-OUT' (layer sizes), 'cnn[:CxHxW]' (image shape, default 1x8x8), "
-                             "or a checkpoint from 'gradflow train --save' "
+                             "'transformer[:KEY=N,...]', or a checkpoint from 'gradflow train --save' "
+                             "(mlp, cnn or transformer) "
                              "(default: mlp:784-256-256-10)")
     parser.add_argument("--activation", default=None,
                         help="hidden activation of an mlp: spec: relu, gelu, sigmoid, tanh, leaky_relu, softplus "
@@ -181,14 +182,14 @@ def run_memory(args):
     from ..backends import resolve as resolve_device
     from ..backends.device import describe_choice
     from ..memory import format_bytes, profile
-    from .memory_sequence import is_sequence_spec, run_sequence_memory
+    from .memory_sequence import is_sequence_spec, run_sequence_memory, transformer_checkpoint
 
     check_seed(args.seed)
     from .train import check_save_path
 
     check_save_path(args.json, "--json")  # before the sweep, not after it
     check_save_path(args.plot, "--plot")
-    if is_sequence_spec(args.model):
+    if is_sequence_spec(args.model) or transformer_checkpoint(args.model) is not None:
         return run_sequence_memory(args)
     if args.seq_len is not None:
         raise CommandError("--seq-len applies to transformer: models only")

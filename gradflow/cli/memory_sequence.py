@@ -6,6 +6,8 @@ terms (``QuadraticFit``; attention's probabilities are H·L² per example with t
 and, given ``--budget``, predicts the largest batch at each L and the longest sequence at the
 smallest batch. The training peak is a maximum over the moments of a step (see profile.py); over
 L it is bounded by the largest fixed part plus the largest per-example part of those moments. ``--attention efficient`` selects the memory-efficient kernel (O(L) per row).
+``--model PATH`` takes a checkpoint of ``gradflow train --model transformer --save`` instead of a spec
+(the trained model, swept up to its ``max_len``); ``--plot`` draws one line per sequence length.
 """
 from __future__ import annotations
 
@@ -21,6 +23,37 @@ DEFAULT_SEQ_LENS = (32, 64, 128, 256)
 
 def is_sequence_spec(spec):
     return spec.lower() == SPEC_PREFIX or spec.lower().startswith(SPEC_PREFIX + ":")
+
+
+def transformer_checkpoint(spec):
+    """The checkpoint at ``spec`` if ``gradflow train --model transformer --save`` wrote it, else None."""
+    import os
+
+    if not os.path.isfile(spec):
+        return None
+    from .train_family import family_checkpoint
+
+    checkpoint = family_checkpoint(spec)
+    return checkpoint if checkpoint is not None and checkpoint.config.get("model") == SPEC_PREFIX else None
+
+
+def _checkpoint_model(spec, checkpoint, device):
+    """The trained model of a transformer checkpoint, rebuilt from its task and restored."""
+    from ..checkpoint_io import CheckpointError, restore
+    from ..models import BUILDERS, build
+
+    dataset = BUILDERS[SPEC_PREFIX].load_data(checkpoint.config.get("task"))
+    model = build(SPEC_PREFIX, dataset=dataset).to(device)
+    try:
+        restore(checkpoint, model)
+    except CheckpointError as exc:
+        raise CommandError(f"cannot load {spec!r}: {exc}") from None
+    return model
+
+
+def _default_seq_lens(max_len):
+    """Four lengths up to the model's ``max_len`` (its position table ends there)."""
+    return sorted({max(1, max_len * k // 4) for k in range(1, 5)})
 
 
 def parse_spec(spec):
@@ -55,26 +88,45 @@ def run_sequence_memory(args):
     from ..backends import resolve as resolve_device
     from ..backends.device import describe_choice
     from ..memory import QuadraticFit, format_bytes, profile
-    from ..models.transformer import TransformerClassifier
+    from ..models.transformer import TransformerClassifier, TransformerTagger
     from ..nn.functional import sdpa_kernel
     from .memory import make_optimizer, parse_batch_sizes, parse_budget
 
-    options = parse_spec(args.model)
+    checkpoint = None if is_sequence_spec(args.model) else transformer_checkpoint(args.model)
+    options = parse_spec(args.model) if checkpoint is None else None
     batch_sizes = parse_batch_sizes(args.batch_sizes)
-    lengths = parse_seq_lens(args.seq_len or ",".join(map(str, DEFAULT_SEQ_LENS)))
     budget = parse_budget(args.budget)
     if args.plot:
-        raise CommandError("--plot draws batch-size sweeps; it is not available for transformer: specs yet")
+        from ..memory.plot import require_matplotlib
+
+        try:
+            require_matplotlib()  # fail before the sweep, not after it
+        except ImportError as exc:
+            raise CommandError(f"--plot: {exc}") from None
     device = resolve_device(args.device)
     gf.manual_seed(args.seed)
-    model = TransformerClassifier(options["vocab"], options["classes"], max(lengths), d_model=options["d"],
-                                  nhead=options["heads"], num_layers=options["layers"],
-                                  dim_feedforward=options["ff"], dropout=0.0).to(device)
-    optimizer_name = args.optimizer or "adam"
+    if checkpoint is not None:
+        model = _checkpoint_model(args.model, checkpoint, device)
+        lengths = parse_seq_lens(args.seq_len or ",".join(map(str, _default_seq_lens(model.max_len))))
+        if max(lengths) > model.max_len:
+            raise CommandError(f"--seq-len {max(lengths)} is longer than the checkpoint's model takes "
+                               f"(max_len {model.max_len}, its task's length)")
+        options = {"vocab": model.embed.weight.shape[0], "classes": model.head.weight.shape[0]}
+        description = f"{type(model).__name__} from {args.model} (task {checkpoint.config.get('task')})"
+        saved = (checkpoint.optimizer_class or "").lower()
+        optimizer_name = args.optimizer or (saved if saved in ("adam", "sgd") else "adam")
+    else:
+        lengths = parse_seq_lens(args.seq_len or ",".join(map(str, DEFAULT_SEQ_LENS)))
+        model = TransformerClassifier(options["vocab"], options["classes"], max(lengths), d_model=options["d"],
+                                      nhead=options["heads"], num_layers=options["layers"],
+                                      dim_feedforward=options["ff"], dropout=0.0).to(device)
+        description = (f"transformer d={options['d']} heads={options['heads']} ff={options['ff']} "
+                       f"layers={options['layers']} vocab={options['vocab']} classes={options['classes']}")
+        optimizer_name = args.optimizer or "adam"
+    # A per-position model (TransformerTagger) takes one target per position.
+    per_position = isinstance(model, TransformerTagger)
     optimizer = make_optimizer(optimizer_name, model)
     n_params = sum(p.numel() for p in model.parameters())
-    description = (f"transformer d={options['d']} heads={options['heads']} ff={options['ff']} "
-                   f"layers={options['layers']} vocab={options['vocab']} classes={options['classes']}")
     print(f"gradflow memory: {description} on {describe_choice(args.device, device)}, {n_params:,} parameters; "
           f"optimizer {optimizer_name}; attention {args.attention}; one training step (cross-entropy) per "
           f"batch size and sequence length", flush=True)
@@ -83,7 +135,7 @@ def run_sequence_memory(args):
         for length in lengths:
             def make_batch(n, length=length):
                 return (gf.randint(0, options["vocab"], (n, length), device=device),
-                        gf.randint(0, options["classes"], (n,), device=device))
+                        gf.randint(0, options["classes"], (n, length) if per_position else (n,), device=device))
 
             result = profile(model, make_batch, batch_sizes, optimizer=optimizer,
                              progress=not args.no_progress and sys.stderr.isatty())
@@ -124,6 +176,13 @@ def run_sequence_memory(args):
         with open(args.json, "w") as f:
             json.dump(summary, f, indent=2)
         print(f"wrote {args.json}")
+    if args.plot:
+        from ..memory.plot import plot_sequence_profiles
+
+        plot_sequence_profiles({row["seq_len"]: row["profile"] for row in rows}, args.plot, budget=budget,
+                               title=f"gradflow memory: {description}\non {device}, optimizer {optimizer_name}, "
+                                     f"attention {args.attention}")
+        print(f"wrote {args.plot}")
     return 0
 
 

@@ -41,8 +41,9 @@ def register(subparsers):
     train.add_argument("--activation", default=None, choices=sorted(ACTIVATION_MODULES),
                        help="hidden-layer activation (default: relu; on --resume, the checkpoint's)")
     train.add_argument("--epochs", type=int, default=None,
-                       help="total epochs (default: 20; 3 for --model transformer)")
-    train.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"])
+                       help="total epochs (default: 20; 3 for --model transformer, 2 for its reverse and copy, 6 for sort)")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="default: 64; a --model family's task may choose its own")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: 1e-3 adam, 0.05 sgd; 3e-3 adam for --model cnn)")
     # Optimizer flags default to None so --resume can tell a given flag (applied to the resumed
     # optimizer) from an omitted one (the checkpoint's value is kept); see _optimizer_settings.
@@ -59,7 +60,8 @@ def register(subparsers):
     train.add_argument("--save", metavar="PATH", help="write a checkpoint after every epoch: .npz, or .safetensors "
                                                      "by suffix (pip install 'gradflow[interop]')")
     train.add_argument("--task", default=None,
-                       help="the family's synthetic task (--model transformer: majority (default) or first_last)")
+                       help="the family's synthetic task (--model transformer: majority (default) or first_last, "
+                            "or per-position reverse, sort, copy scored by whole-sequence accuracy)")
     train.add_argument("--resume", metavar="PATH",
                        help="continue training from a checkpoint: --lr, --weight-decay, --momentum given "
                             "here replace the checkpoint's; --hidden/--activation/--optimizer must match it")
@@ -238,6 +240,15 @@ def _row(values):
     return "  ".join(str(v).rjust(w) for v, w in zip(values, WIDTHS))
 
 
+def _correct(logits, y):
+    """How many examples are right: the argmax class for (N, C) logits; for per-position logits
+    (N, C, L) against targets (N, L), only sequences with *every* position right count."""
+    right = logits.argmax(axis=1) == y
+    if right.ndim > 1:
+        right = right.all(axis=tuple(range(1, right.ndim)))
+    return int(right.sum().item())
+
+
 def _accuracy(model, x, y, device, batch_size=1024):
     from .. import no_grad
     from ..data import BatchIterator
@@ -247,7 +258,7 @@ def _accuracy(model, x, y, device, batch_size=1024):
     model.eval()
     with no_grad():
         for xb, yb in BatchIterator(x, y, batch_size=batch_size, device=device):
-            correct += int((model(xb).argmax(axis=1) == yb).sum().item())
+            correct += _correct(model(xb), yb)
     model.train(was_training)
     return correct / len(x)
 
@@ -293,6 +304,7 @@ def run_train(args):
 
         return run_family(args)
     args.epochs = DEFAULTS["epochs"] if args.epochs is None else args.epochs
+    args.batch_size = DEFAULTS["batch_size"] if args.batch_size is None else args.batch_size
     _check_settings(args)
     check_save_path(args.save)
     hidden = _hidden_sizes(args.hidden)
@@ -366,7 +378,7 @@ def _train_epoch(model, optimizer, batches, loss_fn, epoch, args, device, x_test
         optimizer.step()
         n = len(yb)
         total_loss += loss.item() * n
-        correct += int((logits.detach().argmax(axis=1) == yb).sum().item())
+        correct += _correct(logits.detach(), yb)
         seen += n
     elapsed = time.perf_counter() - started
     test_acc = _accuracy(model, x_test, y_test, device)

@@ -8,8 +8,8 @@ bar, memory column, optimizer flags, ``--device`` and ``--save``/``--resume`` ar
 from __future__ import annotations
 
 from . import CommandError
-from .train import (COLUMNS, resume, _check_settings, _describe_optimizer, _make_optimizer, _optimizer_settings, _row,
-                    _train_epoch, check_save_path)
+from .train import (COLUMNS, DEFAULTS, resume, _check_settings, _describe_optimizer, _make_optimizer,
+                    _optimizer_settings, _row, _train_epoch, check_save_path)
 
 FAMILY_DEFAULTS = {"epochs": 3, "lr": 3e-3}
 
@@ -33,9 +33,6 @@ def run_family(args):
     from ..nn.functional import cross_entropy
 
     builder = _family(args.model)
-    args.epochs = FAMILY_DEFAULTS["epochs"] if args.epochs is None else args.epochs
-    _check_settings(args)
-    check_save_path(args.save)
     checkpoint = None
     task = args.task
     if args.resume:
@@ -47,9 +44,16 @@ def run_family(args):
             raise CommandError(f"checkpoint {args.resume!r} holds model {checkpoint.config.get('model', 'mlp')!r}, "
                                f"not {args.model!r}")
         task = task or checkpoint.config.get("task")
+    # The task may bring its own epochs, lr and batch size (builder.task_training); flags win.
+    defaults = {**FAMILY_DEFAULTS, "batch_size": DEFAULTS["batch_size"],
+                **getattr(builder, "task_training", {}).get(task or getattr(builder, "default_task", None), {})}
+    args.epochs = defaults["epochs"] if args.epochs is None else args.epochs
+    args.batch_size = defaults["batch_size"] if args.batch_size is None else args.batch_size
+    _check_settings(args)
+    check_save_path(args.save)
     optimizer_name, given = _optimizer_settings(args, checkpoint)
     if checkpoint is None and optimizer_name == "adam":
-        given.setdefault("lr", FAMILY_DEFAULTS["lr"])
+        given.setdefault("lr", defaults["lr"])
     tasks = getattr(builder, "tasks", ())
     if task is not None and tasks and task not in tasks:
         raise CommandError(f"--task {task!r} is not a task of model {args.model!r}; choose one of {', '.join(tasks)}")
@@ -72,8 +76,11 @@ def run_family(args):
         optimizer, batches = distribute(args, model, optimizer, batches)
     print(f"gradflow train: {dataset!r} on {describe_choice(args.device, device)}; model {args.model} "
           f"({type(model).__name__}), {sum(p.numel() for p in model.parameters())} parameters; "
-          f"{type(optimizer).__name__} {_describe_optimizer(optimizer)}",
+          f"{type(optimizer).__name__} {_describe_optimizer(optimizer)}; batch size {args.batch_size}",
           flush=True)
+    if dataset.info.get("per_token"):
+        print(f"accuracy columns are whole-sequence accuracy: a sequence counts only if all "
+              f"{dataset.x_train.shape[1]} positions are right", flush=True)
     print(_row(COLUMNS), flush=True)
     test_acc = None
     for epoch in range(start_epoch + 1, args.epochs + 1):

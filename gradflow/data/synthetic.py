@@ -1,13 +1,25 @@
-"""Synthetic sequence tasks: random token sequences generated in-process, labeled by a property.
+"""Synthetic sequence tasks: random token sequences generated in-process, labeled by a property
+(one class per sequence) or by a target sequence (one class per position).
 
 Each task returns a ``Dataset`` whose features are integer tokens (N, length) — the input of an
-embedding, not standardized — and whose labels are class indices. The same ``seed`` gives the
-same sequences, so the test set is fixed for a seed whatever seed training uses.
+embedding, not standardized — and whose labels are class indices: (N,) for a classification task,
+(N, length) target tokens for a sequence-to-sequence task (``info["per_token"]`` is True). The same
+``seed`` gives the same sequences, so the test set is fixed for a seed whatever seed training uses.
+
+Classification tasks (one label per sequence):
 
 - ``majority``: the token occurring most often (ties go to the smallest token); ``vocab_size``
   classes. Needs the whole sequence: counts, then a comparison between them.
 - ``first_last``: 1 if the first and the last token are equal, else 0; half of each split is
   built equal and half unequal, so chance is 50%. Needs positions and attention between two far tokens.
+
+Sequence-to-sequence tasks (one target token per position, same length as the input; a model is
+right on a sequence only when every position is right, so chance is ``vocab_size ** -length``):
+
+- ``copy``: the input itself. Each position attends to itself.
+- ``reverse``: the input backwards. Position i attends to position length-1-i.
+- ``sort``: the input's tokens in ascending order. Position i must count, for each token, how many
+  tokens are smaller — a comparison between every pair, not a fixed routing.
 """
 from __future__ import annotations
 
@@ -30,11 +42,25 @@ def _first_last(tokens, vocab_size, rng):
     return (tokens[:, 0] == tokens[:, -1]).astype(np.int64)
 
 
-SEQUENCE_TASKS = {"majority": _majority, "first_last": _first_last}
+def _copy(tokens, vocab_size, rng):
+    return tokens.copy()
+
+
+def _reverse(tokens, vocab_size, rng):
+    return tokens[:, ::-1].copy()
+
+
+def _sort(tokens, vocab_size, rng):
+    return np.sort(tokens, axis=1)
+
+
+CLASSIFICATION_TASKS = {"majority": _majority, "first_last": _first_last}
+TOKEN_TASKS = {"copy": _copy, "reverse": _reverse, "sort": _sort}
+SEQUENCE_TASKS = {**CLASSIFICATION_TASKS, **TOKEN_TASKS}
 
 
 def _classes(task, vocab_size):
-    return vocab_size if task == "majority" else 2
+    return 2 if task == "first_last" else vocab_size
 
 
 def sequence_task(task="majority", n_train=4000, n_test=1000, length=16, vocab_size=8, seed=0):
@@ -43,6 +69,9 @@ def sequence_task(task="majority", n_train=4000, n_test=1000, length=16, vocab_s
     >>> data = sequence_task("first_last", n_train=10, n_test=4, length=5)
     >>> data.x_train.shape, data.n_classes, data.kind
     ((10, 5), 2, 'sequence')
+    >>> data = sequence_task("reverse", n_train=1, n_test=1, length=4, vocab_size=10, seed=1)
+    >>> data.x_train[0].tolist(), data.y_train[0].tolist()
+    ([4, 5, 7, 9], [9, 7, 5, 4])
     """
     if task not in SEQUENCE_TASKS:
         raise DatasetError(f"unknown sequence task {task!r}; choose one of {', '.join(sorted(SEQUENCE_TASKS))}")
@@ -58,4 +87,5 @@ def sequence_task(task="majority", n_train=4000, n_test=1000, length=16, vocab_s
     (x_train, y_train), (x_test, y_test) = splits
     return Dataset(f"{task} (synthetic, length {length}, vocab {vocab_size})", x_train, y_train, x_test, y_test,
                    n_classes=_classes(task, vocab_size), kind="sequence",
-                   info={"task": task, "length": length, "vocab_size": vocab_size, "seed": seed})
+                   info={"task": task, "length": length, "vocab_size": vocab_size, "seed": seed,
+                         "per_token": task in TOKEN_TASKS})

@@ -101,6 +101,49 @@ def plot_profile(profile, path, budget=None, title=None):
     return path
 
 
+def plot_sequence_profiles(profiles, path, budget=None, title=None):
+    """Draw a transformer's sweep: ``profiles`` maps sequence length L to its ``Profile``; for each L the
+    training peak (solid) and the retained activations (dashed) against batch size, measured points
+    and fitted lines, on log-log axes; ``budget`` (bytes) is a horizontal line. Returns ``path``.
+    """
+    plt = require_matplotlib()
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    fig, ax = plt.subplots(figsize=(9, 5.6), dpi=120)
+    colours = plt.get_cmap("viridis")(np.linspace(0.0, 0.85, len(profiles)))
+    handles = []
+    for colour, (length, profile) in zip(colours, sorted(profiles.items())):
+        sizes = np.asarray(profile.batch_sizes, dtype=np.float64)
+        grid = np.geomspace(sizes.min(), sizes.max(), 50)
+        for field, style, marker in (("training_peak", "-", "o"), ("retained", "--", "^")):
+            ax.plot(grid, [profile.predict(n, field) for n in grid], linestyle=style, color=colour, linewidth=1.5)
+            ax.plot(sizes, [row[field] for row in profile.rows], linestyle="none", marker=marker, color=colour,
+                    markeredgecolor="white", markersize=6)
+        handles.append(Line2D([], [], color=colour, marker="o", label=f"L = {length}: {_fit_text(profile, 'training_peak')}"))
+    handles += [Line2D([], [], color="0.3", linestyle="-", label="training peak"),
+                Line2D([], [], color="0.3", linestyle="--", label="retained activations")]
+    if budget is not None:
+        ax.axhline(budget, color="black", linestyle=":", linewidth=1.2)
+        handles.append(Line2D([], [], color="black", linestyle=":", label=f"budget {format_bytes(budget)}"))
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log", base=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:,.0f}"))
+    ax.yaxis.set_major_locator(LogLocator(base=2, numticks=12))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: format_bytes(y)))
+    for axis in (ax.xaxis, ax.yaxis):
+        axis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("batch size (examples, log scale)")
+    ax.set_ylabel("memory (log scale)")
+    ax.set_title(title or "memory against batch size and sequence length", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.95)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def _fit_text(profile, field):
     if field == "training_peak" and profile.lap_fits:
         # The training peak is the largest of several lines (see profile.py); show the one that

@@ -27,6 +27,22 @@ def test_transformer_trains_well_above_chance_saves_resumes_and_evaluates(tmp_pa
     assert f"test accuracy: {final_accuracy(resumed.stdout):.4f}" in evaluated.stdout
 
 
+@pytest.mark.slow
+def test_reverse_reaches_whole_sequence_accuracy_in_one_epoch_and_evaluates(tmp_path):
+    checkpoint = tmp_path / "reverse.npz"
+    result = gradflow("train", "--model", "transformer", "--task", "reverse", "--epochs", "1", "--no-progress",
+                      "--save", checkpoint)
+    assert result.returncode == 0, result.stderr
+    assert "TransformerTagger" in result.stdout and "whole-sequence accuracy" in result.stdout
+    # Chance of a whole length-10 sequence over 10 tokens is 1e-10; one epoch is enough to get most right
+    # (the full default run reaches 100%: see the README).
+    assert final_accuracy(result.stdout) > 0.9
+    assert re.search(r"(\d+\.\d) MiB\s*$", result.stdout.splitlines()[3]), result.stdout   # memory column
+    evaluated = gradflow("eval", "--checkpoint", checkpoint)
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert f"test accuracy: {final_accuracy(result.stdout):.4f}" in evaluated.stdout
+
+
 def test_unknown_task_is_one_line_error():
     result = gradflow("train", "--model", "transformer", "--task", "sorting")
     assert result.returncode == 2

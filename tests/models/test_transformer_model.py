@@ -18,7 +18,7 @@ def test_sequence_tasks_are_deterministic_and_labeled_by_their_property():
     np.testing.assert_array_equal(pairs.y_train, pairs.x_train[:, 0] == pairs.x_train[:, -1])
     assert pairs.y_train.mean() == 0.5
     with pytest.raises(gf.data.DatasetError, match="first_last, majority"):
-        sequence_task("reverse")
+        sequence_task("sorting")
 
 
 def test_builder_is_registered_and_sizes_the_model_from_the_dataset():
