@@ -161,8 +161,6 @@ class GraphedStep:
 def graphed(step_fn, warmup=1, optimizers=()):
     """Capture ``step_fn`` (a whole training step on CUDA tensors) into a CUDA graph and replay
     it on each later call; pass the step's ``optimizers`` to have eager Adam refused up front.
-
-    >>> import gradflow as gf
-    >>> step = gf.cuda.graphed(lambda x: x * 2)  # doctest: +SKIP (needs CUDA)
-    """
+    Typical use (CUDA tensors): ``step = gf.cuda.graphed(train_step, optimizers=[opt])``, then
+    ``loss = step(x, y)`` per batch, reading ``float(loss)`` after the call."""
     return GraphedStep(step_fn, warmup=warmup, optimizers=optimizers)

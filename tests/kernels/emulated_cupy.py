@@ -422,7 +422,8 @@ class EmulatedCuPy:
                 if devices.capture is not None:
                     raise RuntimeError("cudaErrorStreamCaptureUnsupported: Graph.launch while capturing")
                 for what, run, result in self.operations:
-                    devices.record("launch", what)
+                    # A memcpy node is no kernel: kind "h2d", counted as neither launch nor copy.
+                    devices.record("h2d" if what == "host-to-device" else "launch", what)
                     devices.depth += 1
                     try:
                         fresh = run()
