@@ -97,8 +97,8 @@ def count_step(emulation, optimizer_name, fused_output, batch=128, dtype="float3
     x, y, params = make_data(batch, dtype)
     gf_x, gf_y = gf.tensor(x, device="cuda"), gf.tensor(y, device="cuda")
     gf_params = [gf.nn.Parameter(gf.tensor(p, device="cuda")) for p in params]
-    if optimizer_name == "adam":
-        optimizer = gf.optim.Adam(gf_params, lr=1e-3)
+    if optimizer_name in ("adam", "adam_capturable"):  # capturable: the device step counter
+        optimizer = gf.optim.Adam(gf_params, lr=1e-3, capturable=optimizer_name == "adam_capturable")
     else:
         optimizer = gf.optim.SGD(gf_params, lr=0.05, momentum=0.9)
     for _ in range(warmup):  # optimizer state and kernel modules are made in the first steps

@@ -41,6 +41,7 @@ __host__ __device__ inline float erf(float x) { return ::erff(x); }
 __host__ __device__ inline double erf(double x) { return ::erf(x); }
 __host__ __device__ inline float sqrt(float x) { return ::sqrtf(x); }
 __host__ __device__ inline double sqrt(double x) { return ::sqrt(x); }
+__host__ __device__ inline double pow(double x, double y) { return ::pow(x, y); }
 __host__ __device__ inline bool isinf(float x) { return ::isinf(x); }
 __host__ __device__ inline bool isinf(double x) { return ::isinf(x); }
 __host__ __device__ inline float quiet_nan(float) { return ::nanf(""); }

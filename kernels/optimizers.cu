@@ -105,6 +105,13 @@ __host__ __device__ inline long long tensor_of(const long long* offsets, long lo
 // (exp_avg, exp_avg_sq) is stored in compute_t<T>; for a float16 parameter `masters` holds float32
 // master weights, updated and then rounded into the parameter, so small updates and small second
 // moments are not lost to half precision. masters is null when T is its own compute type.
+//
+// The step count: eager steps pass step_size and bias_correction2_sqrt by value (step_count
+// null). A replayed CUDA graph launches the kernel with the arguments it was captured with, so
+// there the step number t must live on the device: step_count points at it (incremented before
+// this launch, by the host's stream order) and every thread derives the two scalars from t in
+// double, from lr, beta1 and beta2 in double — the host's formula (adam_scalars), so both paths
+// give the same bits up to the last-ulp difference of the device's and the host's pow.
 template <typename T>
 __global__ void adam_multi_tensor_kernel(const unsigned long long* __restrict__ params,
                                          const unsigned long long* __restrict__ grads,
@@ -116,10 +123,17 @@ __global__ void adam_multi_tensor_kernel(const unsigned long long* __restrict__ 
                                          compute_t<T> beta2, compute_t<T> one_minus_beta2,
                                          compute_t<T> step_size, compute_t<T> bias_correction2_sqrt,
                                          compute_t<T> eps, compute_t<T> weight_decay,
-                                         compute_t<T> decay_factor, int decoupled) {
+                                         compute_t<T> decay_factor, int decoupled,
+                                         const long long* __restrict__ step_count, double lr,
+                                         double beta1_exact, double beta2_exact) {
   typedef compute_t<T> C;
-  const AdamScalars<C> s{beta1, one_minus_beta1, beta2, one_minus_beta2, step_size,
-                         bias_correction2_sqrt, eps, weight_decay, decay_factor, decoupled};
+  AdamScalars<C> s{beta1, one_minus_beta1, beta2, one_minus_beta2, step_size,
+                   bias_correction2_sqrt, eps, weight_decay, decay_factor, decoupled};
+  if (step_count) {
+    const double t = static_cast<double>(*step_count);
+    s.step_size = C(lr / (1.0 - math::pow(beta1_exact, t)));
+    s.bias_correction2_sqrt = C(math::sqrt(1.0 - math::pow(beta2_exact, t)));
+  }
   const long long total = offsets[tensors];
   for (long long i = grid_first_index(); i < total; i += grid_stride()) {
     const long long t = tensor_of(offsets, tensors, i);
@@ -179,7 +193,8 @@ __global__ void sgd_multi_tensor_kernel(const unsigned long long* __restrict__ p
       const unsigned long long*, const unsigned long long*, const long long*, long long,        \
       gradflow::compute_t<T>, gradflow::compute_t<T>, gradflow::compute_t<T>,                   \
       gradflow::compute_t<T>, gradflow::compute_t<T>, gradflow::compute_t<T>,                   \
-      gradflow::compute_t<T>, gradflow::compute_t<T>, gradflow::compute_t<T>, int);            \
+      gradflow::compute_t<T>, gradflow::compute_t<T>, gradflow::compute_t<T>, int,            \
+      const long long*, double, double, double);                                                \
   template __global__ void gradflow::sgd_multi_tensor_kernel<T>(                                \
       const unsigned long long*, const unsigned long long*, const unsigned long long*,          \
       const long long*, long long, gradflow::compute_t<T>, gradflow::compute_t<T>,              \

@@ -345,6 +345,13 @@ def _check_one_gpu(op, arrays):
             _mixed_operands(op, arrays)
 
 
+# ops/autocast.py installs ``promote_under_autocast(inputs)`` the first time an autocast block is
+# entered: inside one, operands of different floating dtypes (a float16 product meeting a float32
+# residual) come back cast to the widest (differentiably), as PyTorch's autocast promotes them;
+# None outside a block, so the strict check below applies. Unset, it costs one global read.
+promote_under_autocast = None
+
+
 def _check_float_dtypes(op, arrays):
     dtypes = {a.dtype for a in arrays if a.dtype.kind == "f"}
     if len(dtypes) > 1:
@@ -389,6 +396,10 @@ def apply(op, inputs, params):
         a, b = x._data, y._data
         # NumPy's built-in dtypes are singletons: the identity test settles the usual case.
         if type(a) is not type(b) or (op.same_dtype and a.dtype is not b.dtype and a.dtype != b.dtype):
+            if promote_under_autocast is not None and op.same_dtype:
+                promoted = promote_under_autocast(inputs)
+                if promoted is not None:
+                    return apply(op, promoted, params)
             arrays = _check_operands(op, (a, b))
             if arrays[0] is not a or arrays[1] is not b:  # an integer operand cast to float
                 inputs = _rewrap(inputs, arrays)
@@ -413,6 +424,10 @@ def apply(op, inputs, params):
             if not isinstance(t, Tensor):
                 inputs = _coerce_inputs(inputs)
                 break
+        if promote_under_autocast is not None and op.same_dtype:
+            promoted = promote_under_autocast(inputs)
+            if promoted is not None:
+                return apply(op, promoted, params)
         arrays = _check_operands(op, tuple([t._data for t in inputs]))
         inputs = _rewrap(inputs, arrays)
         requires = False

@@ -493,10 +493,12 @@ def _address_table(arrays, cache):
 
 
 def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9, beta2=0.999,
-                      eps=1e-8, weight_decay=0.0, decoupled=False, masters=None):
+                      eps=1e-8, weight_decay=0.0, decoupled=False, masters=None, step_count=None):
     """Adam on every tensor of a group in one launch (adam_multi_tensor_kernel). Parameters and
     gradients share one dtype; the state is in the compute type (float32 for float16, with
-    float32 ``masters``), C-contiguous, shaped like its parameter."""
+    float32 ``masters``), C-contiguous, shaped like its parameter. ``step_count``, a 1-element
+    int64 device array holding this step's number, replaces ``step``: the kernel reads it, so the
+    launch's arguments are the same every step (what a captured CUDA graph replays)."""
     import cupy
 
     if not params:
@@ -531,10 +533,18 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9,
         if offsets is None:
             offsets = _table_cache[("offsets", device_id, sizes)] = cupy.asarray(
                 np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+    if step_count is not None:
+        if not isinstance(step_count, cupy.ndarray) or step_count.dtype != np.int64 \
+                or step_count.size != 1:
+            raise DTypeError(f"adam_update_multi: step_count must be a 1-element int64 device array, "
+                             f"got {type(step_count).__name__} {getattr(step_count, 'dtype', '')}")
+        step = 1  # placeholders: the kernel derives the bias corrections from *step_count
     _launch("adam_multi_tensor_kernel", dtype, None, sum(sizes),
             (*tables, offsets, np.int64(len(params)),
              *adam_scalars(step, lr, beta1, beta2, eps, weight_decay, dtype),
-             np.int32(bool(decoupled))))
+             np.int32(bool(decoupled)),
+             np.uintp(0) if step_count is None else step_count,
+             np.float64(lr), np.float64(beta1), np.float64(beta2)))
 
 
 def sgd_update_multi(params, grads, buffers, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,

@@ -18,7 +18,9 @@ replaces or extends a table entry with the same name and contract as its CUDA co
 - ``adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, ..., masters=None)``:
   ``adam_update`` on every tensor of a group; where ``masters[i]`` is given (float16 parameters)
   the update runs on those float32 master weights with float32 moments and the parameter gets
-  the master rounded to its dtype.
+  the master rounded to its dtype. ``step_count`` (a 1-element int64 array holding the step
+  number, already incremented for this step) replaces ``step``: the CUDA kernel then derives the
+  bias corrections on the device, so a replayed CUDA graph sees each step's count.
 """
 from __future__ import annotations
 
@@ -63,7 +65,9 @@ def column_sum(a):
 
 
 def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9, beta2=0.999,
-                      eps=1e-8, weight_decay=0.0, decoupled=False, masters=None):
+                      eps=1e-8, weight_decay=0.0, decoupled=False, masters=None, step_count=None):
+    if step_count is not None:
+        step = int(step_count.reshape(-1)[0])  # the device-side counter (a host array here)
     for i, (param, grad, exp_avg, exp_avg_sq) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
         master = None if masters is None else masters[i]
         target = param if master is None else master

@@ -10,6 +10,9 @@ from .compare import (eq, equal, ge, greater, greater_equal, gt, isclose, isfini
                       isposinf, le, less, less_equal, lt, ne, not_equal, sign)
 from .elementwise import abs, add, clip, div, erf, exp, log, maximum, minimum, mul, neg, pow, sqrt, sub, where
 from .linalg import matmul
+from .autocast import half_under_autocast as _half_under_autocast
+
+matmul = _half_under_autocast(matmul)  # gf.matmul and ``@`` run in float16 under autocast
 from .reduce import all, amax, amin, any, argmax, argmin, max, mean, min, std, sum, sum_of_squares, var
 from .registry import Op, primitive
 from .shape import (broadcast_to, cast, cat, concatenate, expand, expand_as, expand_dims, flatten, getitem,

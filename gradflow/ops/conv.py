@@ -15,6 +15,7 @@ conv2d on a height-1 image.
 from __future__ import annotations
 
 from ..errors import ShapeError
+from .autocast import half_under_autocast
 from .registry import primitive
 from .shape import jvp_total, reshape
 from .windows import output_shape, pad, pair, windows, windows_add
@@ -167,6 +168,7 @@ def _add_bias(out, bias):
     return out if bias is None else out + reshape(bias, (1, -1) + (1,) * (out.ndim - 2))
 
 
+@half_under_autocast
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D cross-correlation of (N, C, H, W) ``x`` with (O, C/groups, kh, kw) ``weight``
     (PyTorch's layout); ``stride``, ``padding`` and ``dilation`` are ints or pairs.
@@ -180,6 +182,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return _add_bias(_conv2d(x, weight, groups=int(groups), **spatial), bias)
 
 
+@half_under_autocast
 def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """1-D cross-correlation of (N, C, L) ``x`` with (O, C/groups, k) ``weight``: conv2d on a
     height-1 image, so it shares conv2d's primitives and gradients."""
@@ -197,6 +200,7 @@ def _along_row(value, height_value):
     return (height_value, int(value) if isinstance(value, int) else int(tuple(value)[0]))
 
 
+@half_under_autocast
 def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
     """The transposed convolution (the gradient of conv2d with respect to its input) of (N, C_in, H, W)
     ``x`` with (C_in, C_out/groups, kh, kw) ``weight``; output size per axis

@@ -20,6 +20,7 @@ from .elementwise import abs, clip, log, where
 from .reduce import sum
 from .shape import getitem, reshape, transpose
 from .softmax import cross_entropy as _fused_cross_entropy, log_softmax
+from .autocast import float32_under_autocast
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -86,6 +87,7 @@ def _index_reduce(loss, target_shape, count, reduction):
     return total
 
 
+@float32_under_autocast
 def nll_loss(log_probs, target, reduction="mean", ignore_index=-100):
     """Negative log-likelihood of class-index targets: ``-log_probs[n, target[n]]`` (PyTorch's).
 
@@ -104,6 +106,7 @@ def nll_loss(log_probs, target, reduction="mean", ignore_index=-100):
     return _index_reduce(loss, target.shape, count, reduction)
 
 
+@float32_under_autocast
 def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smoothing=0.0):
     """Softmax cross-entropy, PyTorch's semantics (mean over the targets by default).
 
@@ -152,6 +155,7 @@ def _check_same_shape(name, input, target):
         raise ShapeError(f"{name}: input shape {input.shape} differs from target shape {target.shape}")
 
 
+@float32_under_autocast
 def binary_cross_entropy(input, target, reduction="mean"):
     """``-(t log p + (1 - t) log(1 - p))`` for probabilities ``input``; logs clamped at -100 as PyTorch.
 
@@ -166,6 +170,7 @@ def binary_cross_entropy(input, target, reduction="mean"):
     return _reduce(loss, reduction)
 
 
+@float32_under_autocast
 def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight=None):
     """Sigmoid then binary cross-entropy, stably: ``(1 - t) x + (1 + (w - 1) t) softplus(-x)``.
 
@@ -183,6 +188,7 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight
     return _reduce(loss, reduction)
 
 
+@float32_under_autocast
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error (``reduction`` 'mean', 'sum' or 'none')."""
     _check_reduction("mse_loss", reduction)
@@ -192,6 +198,7 @@ def mse_loss(input, target, reduction="mean"):
     return _reduce(diff * diff, reduction)
 
 
+@float32_under_autocast
 def l1_loss(input, target, reduction="mean"):
     """Mean absolute error ``|input - target|``."""
     _check_reduction("l1_loss", reduction)
@@ -206,6 +213,7 @@ def _quadratic_near_zero(diff, threshold, quadratic_scale, linear_scale):
     return where(near, diff * diff * quadratic_scale, (distance - 0.5 * threshold) * linear_scale)
 
 
+@float32_under_autocast
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """``0.5 d² / β`` where ``|d| < β``, else ``|d| - β/2`` (β = 0 is the L1 loss), as PyTorch."""
     _check_reduction("smooth_l1_loss", reduction)
@@ -218,6 +226,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     return _reduce(_quadratic_near_zero(input - target, beta, 0.5 / beta, 1.0), reduction)
 
 
+@float32_under_autocast
 def huber_loss(input, target, reduction="mean", delta=1.0):
     """``0.5 d²`` where ``|d| < δ``, else ``δ (|d| - δ/2)`` (PyTorch's; δ · smooth_l1 with β = δ)."""
     _check_reduction("huber_loss", reduction)

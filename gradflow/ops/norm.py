@@ -23,6 +23,7 @@ from .elementwise import sqrt
 from .reduce import mean, sum
 from .registry import constant, data_of, primitive
 from .shape import jvp_total, reshape
+from .autocast import float32_under_autocast
 
 
 def _axes(ndim):
@@ -123,6 +124,7 @@ def _affine_defaults(x, weight, bias):
     return weight, bias
 
 
+@float32_under_autocast
 def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5):
     """Batch normalization over channel axis 1 of (N, C, ...) ``x`` (PyTorch's semantics).
 
@@ -163,6 +165,7 @@ def _update_running(x, running_mean, running_var, momentum, m):
             buffer.data += momentum * value.astype(buffer.dtype)
 
 
+@float32_under_autocast
 def group_norm(x, num_groups, weight=None, bias=None, eps=1e-5):
     """Normalize (N, C, ...) ``x`` over each group of C/num_groups channels and its spatial axes,
     then scale and shift per channel; a composition of gradflow ops (its gradients come for free).

@@ -22,6 +22,7 @@ from ..tensor import Tensor
 from .reduce import sum
 from .registry import primitive
 from .shape import concatenate, getitem, reshape
+from .autocast import float32_under_autocast
 
 
 @primitive("layer_norm", save=("out",))
@@ -64,6 +65,7 @@ def _layer_norm_jvp(ctx, t):
     return concatenate([t_hat, t_inv_std], axis=-1)
 
 
+@float32_under_autocast
 def layer_norm(x, normalized_shape, weight=None, bias=None, eps=1e-5):
     """Normalize over the trailing ``normalized_shape`` axes, then ``* weight + bias`` (PyTorch's).
 

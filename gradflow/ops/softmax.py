@@ -15,6 +15,7 @@ from .elementwise import exp
 from .reduce import sum
 from .registry import primitive
 from .shape import unsqueeze
+from .autocast import float32_under_autocast
 
 
 @primitive("softmax", save=("out",))
@@ -55,11 +56,13 @@ def _log_softmax_jvp(ctx, t):
     return t - sum(exp(ctx.out) * t, axis=ctx.params["axis"], keepdims=True)
 
 
+@float32_under_autocast
 def softmax(x, axis=-1, *, dim=None):
     """exp(x) / sum(exp(x)) along ``axis`` (last by default), computed stably."""
     return _softmax(x, axis=_softmax_axis(x, _axis_alias(None if dim is not None else axis, dim)))
 
 
+@float32_under_autocast
 def log_softmax(x, axis=-1, *, dim=None):
     """log(softmax(x)) along ``axis``, without forming softmax (stable for large logits)."""
     return _log_softmax(x, axis=_softmax_axis(x, _axis_alias(None if dim is not None else axis, dim)))

@@ -53,6 +53,9 @@ class _Devices:
         self.current = 0
         self.recorder = None  # callable(kind, what) while counting: kind "launch" or "copy"
         self.depth = 0  # > 0 inside a counted operation: what NumPy does inside is not counted
+        # While a stream captures (emulated_cupy's Stream.begin_capture): the list of
+        # (what, run, result) that Graph.launch re-executes; None otherwise.
+        self.capture = None
 
     def record(self, kind, what):
         if self.recorder is not None and self.depth == 0:
@@ -77,12 +80,29 @@ class _counted:
             _check_devices(what, operands)
 
     def __enter__(self):
+        if self.kind == "copy" and DEVICES.capture is not None and DEVICES.depth == 0:
+            raise RuntimeError(f"cudaErrorStreamCaptureUnsupported: a device-to-host copy "
+                               f"({self.what}) while a stream is being captured; a CUDA graph "
+                               "cannot wait for the host")
         DEVICES.record(self.kind, self.what)
         DEVICES.depth += 1
 
     def __exit__(self, *exc):
         DEVICES.depth -= 1
         return False
+
+
+def captured(what, run, result=None):
+    """During a stream capture, remember a top-level device operation for ``Graph.launch``:
+    ``run()`` re-executes it on the same memory; a new array it returns is copied into
+    ``result`` (the array the capture handed out), as a graph's kernel writes the same address."""
+    if DEVICES.capture is not None and DEVICES.depth == 0:
+        DEVICES.capture.append((what, run, result))
+
+
+# Every fresh allocation, by id, while it lives: a capture snapshots them (a captured stream runs
+# nothing, so begin/end_capture put back what the emulation computed meanwhile).
+_LIVE = weakref.WeakValueDictionary()
 
 
 def _check_devices(what, operands):
@@ -111,6 +131,8 @@ class EmulatedArray(np.ndarray):
     def __array_finalize__(self, obj):
         # A view keeps its base's device; fresh memory is on the current device.
         self.device_id = _device_of_memory(obj)
+        if obj is None:
+            _LIVE[id(self)] = self
         if obj is None and _HOOKS:  # a fresh allocation: the pool's memory hooks hear of it
             _report_allocation(self)
 
@@ -144,18 +166,33 @@ class EmulatedArray(np.ndarray):
             return bool(self.view(np.ndarray))
 
     def fill(self, value):
-        with _counted("launch", "fill", (self,)):
+        def run():
             self.view(np.ndarray).fill(value)
+
+        with _counted("launch", "fill", (self,)):
+            run()
+        captured("fill", run)
 
     def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
         if not copy and np.dtype(dtype) == self.dtype:
             return self
-        with _counted("launch", "astype", (self,)):
+
+        def run():
             return to_device(self.view(np.ndarray).astype(dtype, order=order, casting=casting))
 
+        with _counted("launch", "astype", (self,)):
+            result = run()
+        captured("astype", run, result)
+        return result
+
     def copy(self, order="C"):
-        with _counted("launch", "copy", (self,)):
+        def run():
             return to_device(self.view(np.ndarray).copy(order=order))
+
+        with _counted("launch", "copy", (self,)):
+            result = run()
+        captured("copy", run, result)
+        return result
 
     @property
     def device(self):
@@ -172,10 +209,14 @@ class EmulatedArray(np.ndarray):
             out = kwargs.get("out")
             if out is not None:
                 kwargs["out"] = tuple(to_host(o, where) for o in out)
-            result = getattr(ufunc, method)(*inputs, **kwargs)
-            if out is not None:
-                return out[0] if len(out) == 1 else out
-            return to_device(result)
+
+            def run():
+                return getattr(ufunc, method)(*inputs, **kwargs)
+
+            result = run()
+            result = (out[0] if len(out) == 1 else out) if out is not None else to_device(result)
+        captured(where, run, None if out is not None else result)
+        return result
 
     def __array_function__(self, func, types_, args, kwargs):
         # CuPy implements NumPy's functions for its arrays (np.sum(cupy_array) runs cupy.sum).
@@ -187,12 +228,23 @@ class EmulatedArray(np.ndarray):
         key = _host_index(key)
         if not _is_advanced(key):
             return to_device(np.ndarray.__getitem__(self.view(np.ndarray), key))
-        with _counted("launch", "take", (self,)):
+        def run():
             return to_device(np.ndarray.__getitem__(self.view(np.ndarray), key))
 
+        with _counted("launch", "take", (self,)):
+            result = run()
+        captured("take", run, result)
+        return result
+
     def __setitem__(self, key, value):
+        key, value = _host_index(key), _host_index(value)
+
+        def run():
+            np.ndarray.__setitem__(self.view(np.ndarray), key, value)
+
         with _counted("launch", "setitem", (self, value)):
-            np.ndarray.__setitem__(self.view(np.ndarray), _host_index(key), _host_index(value))
+            run()
+        captured("setitem", run)
 
 
 # ---- cupy.cuda.MemoryHook: the pool's malloc/free callbacks ----
@@ -253,8 +305,13 @@ def _reduction_method(name):
 
     def reduce(self, *args, **kwargs):
         # One CuPy reduction kernel, whatever NumPy runs inside (mean: a sum, then a divide).
-        with _counted("launch", name, (self, kwargs.get("out"))):
+        def run():
             return to_device(method(self, *args, **kwargs))
+
+        with _counted("launch", name, (self, kwargs.get("out"))):
+            result = run()
+        captured(name, run, result)
+        return result
 
     reduce.__name__ = name
     return reduce
@@ -343,14 +400,23 @@ def _run_function(name, func, args, kwargs):
     if DEVICES.depth or name in _NO_KERNEL:
         return to_device(func(*to_host(args, name), **to_host(kwargs, name)))
     _check_devices(name, (args, list(kwargs.values())))
+    host_args, host_kwargs = to_host(args, name), to_host(kwargs, name)
+
+    def run():
+        return func(*host_args, **host_kwargs)
+
     DEVICES.depth += 1
     try:
-        result = func(*to_host(args, name), **to_host(kwargs, name))
+        result = run()
     finally:
         DEVICES.depth -= 1
-    if name in _ALWAYS_KERNEL or _fresh(result, args):
+    kernel = name in _ALWAYS_KERNEL or _fresh(result, args)
+    if kernel:
         DEVICES.record("launch", name)
-    return to_device(result)
+    result = to_device(result)
+    if kernel:
+        captured(name, run, result)
+    return result
 
 
 def _fresh(result, args):
@@ -393,8 +459,13 @@ def ascontiguousarray(a, dtype=None):
         raise TypeError(f"cupy.ascontiguousarray takes a cupy.ndarray, got {type(a).__name__}")
     if a.flags.c_contiguous and (dtype is None or np.dtype(dtype) == a.dtype):
         return to_device(np.ascontiguousarray(a.view(np.ndarray)))  # the array itself, or a view
-    with _counted("launch", "ascontiguousarray", (a,)):
+    def run():
         return to_device(np.ascontiguousarray(a.view(np.ndarray), dtype=dtype))
+
+    with _counted("launch", "ascontiguousarray", (a,)):
+        result = run()
+    captured("ascontiguousarray", run, result)
+    return result
 
 
 def asarray(a, dtype=None):
@@ -420,7 +491,11 @@ def _from_host(a, dtype):
     host = np.array(a, dtype=dtype)
     if host.ndim == 0:
         DEVICES.record("launch", "fill")
-    return to_device(host)
+    result = to_device(host)
+    # Captured, the copy reads the host buffer again at each replay (the values of capture time
+    # here; on a GPU whatever the staging buffer then holds: see gradflow/cuda.py's Note).
+    captured("host-to-device", lambda: host, result)
+    return result
 
 
 def asnumpy(a):
@@ -446,8 +521,15 @@ def numpy_fallback(name):
 
 def scatter_add(out, index, values):
     """``cupyx.scatter_add``: ``out[index] += values`` with repeated indices accumulating."""
+    target, where, added = (to_host(out, "cupyx.scatter_add"), _host_index(index),
+                            to_host(values, "cupyx.scatter_add"))
+
+    def run():
+        np.add.at(target, where, added)
+
     with _counted("launch", "scatter_add", (out, index, values)):
-        np.add.at(to_host(out, "cupyx.scatter_add"), _host_index(index), to_host(values, "cupyx.scatter_add"))
+        run()
+    captured("scatter_add", run)
 
 
 def as_strided(x, shape=None, strides=None):

@@ -271,7 +271,8 @@ class Function:
         self.emulation.launches.append(Launch(self.name, grid[0], block[0]))
         emulated_arrays.DEVICES.record("launch", self.name)
         self.entry(grid[0], block[0], params)
-        del alive  # held until the kernel returned: params points into it
+        # A captured launch replays these very argument bytes (args and alive keep them valid).
+        emulated_arrays.captured(self.name, lambda: (args, alive) and self.entry(grid[0], block[0], params))
 
 
 class RawModule:
@@ -310,7 +311,7 @@ class EmulatedCuPy:
             monkeypatch.setitem(sys.modules, name, module)
         devices = emulated_arrays.DEVICES
         for name, value in [("count", self.device_count), ("current", 0), ("depth", 0),
-                            ("recorder", self._record)]:
+                            ("recorder", self._record), ("capture", None)]:
             monkeypatch.setattr(devices, name, value)
         emulated_arrays.refuse_implicit_host_copies(monkeypatch)
 
@@ -346,9 +347,14 @@ class EmulatedCuPy:
         emulated_arrays._check_devices("cublas.gemm", (a, b, out))
         emulated_arrays.DEVICES.record("launch", "cublas.gemm")
         alpha, beta = a.dtype.type(alpha), a.dtype.type(beta)
-        # cuBLAS does not read C when beta is 0: whatever `out` held (NaN included) is ignored.
-        out.view(np.ndarray)[...] = (alpha * (x @ y) if beta == 0
-                                     else alpha * (x @ y) + beta * out.view(np.ndarray))
+
+        def run():
+            # cuBLAS does not read C when beta is 0: whatever `out` held (NaN included) is ignored.
+            out.view(np.ndarray)[...] = (alpha * (x @ y) if beta == 0
+                                         else alpha * (x @ y) + beta * out.view(np.ndarray))
+
+        run()
+        emulated_arrays.captured("cublas.gemm", run)
         return out
 
     @staticmethod
@@ -403,6 +409,69 @@ class EmulatedCuPy:
             def attributes(self):
                 return {"MultiProcessorCount": emulation.multiprocessors}
 
+        class Graph:
+            """``cupy.cuda.graph.Graph``: ``launch`` re-executes every operation the capture
+            recorded, on the same memory and with the same kernel argument bytes, and counts
+            their launches. ``keep`` holds the memory the capture allocated, as a graph-private
+            pool would (the step's intermediates must not be handed to anyone else)."""
+
+            def __init__(self, operations, keep):
+                self.operations, self.keep = operations, keep
+
+            def launch(self, stream=None):
+                if devices.capture is not None:
+                    raise RuntimeError("cudaErrorStreamCaptureUnsupported: Graph.launch while capturing")
+                for what, run, result in self.operations:
+                    # A memcpy node is no kernel: kind "h2d", counted as neither launch nor copy.
+                    devices.record("h2d" if what == "host-to-device" else "launch", what)
+                    devices.depth += 1
+                    try:
+                        fresh = run()
+                    finally:
+                        devices.depth -= 1
+                    if result is not None and fresh is not result:
+                        fresh = fresh.view(np.ndarray) if isinstance(fresh, np.ndarray) else fresh
+                        np.copyto(result.view(np.ndarray), fresh)
+
+        class Stream:
+            """``cupy.cuda.Stream`` with CUDA stream capture. A captured stream runs nothing: the
+            emulation computes while capturing (Python needs the arrays), records each device
+            operation, and at ``end_capture`` puts back the contents every array allocated
+            before ``begin_capture`` had, so only ``Graph.launch`` changes them."""
+
+            def __init__(self, null=False, non_blocking=False, ptds=False):
+                self._snapshot = None
+
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc):
+                return False
+
+            def is_capturing(self):
+                return self._snapshot is not None
+
+            def begin_capture(self, mode=None):
+                if devices.capture is not None:
+                    raise RuntimeError("cudaErrorIllegalState: a stream is already capturing")
+                self._snapshot = [(a, a.view(np.ndarray).copy())
+                                  for a in list(emulated_arrays._LIVE.values())]
+                devices.capture = []
+
+            def end_capture(self):
+                if self._snapshot is None:
+                    raise RuntimeError("cudaErrorIllegalState: end_capture without begin_capture")
+                operations, devices.capture = devices.capture, None
+                before = {id(a) for a, _ in self._snapshot}
+                for array, contents in self._snapshot:
+                    np.copyto(array.view(np.ndarray), contents)
+                self._snapshot = None
+                keep = [a for a in list(emulated_arrays._LIVE.values()) if id(a) not in before]
+                return Graph(operations, keep)
+
+            def synchronize(self):
+                pass
+
         def raw_module(**kwargs):
             return RawModule(emulation=emulation, **kwargs)
 
@@ -423,6 +492,8 @@ class EmulatedCuPy:
         cuda.get_cuda_path = lambda: str(toolkit)
         cuda.MemoryHook = emulated_arrays.MemoryHook
         cuda.Device = Device
+        cuda.Stream = Stream
+        cuda.graph = types.SimpleNamespace(Graph=Graph)
         cuda.is_available = lambda: True
         cublas.gemm = self.gemm
         cupy.cuda, cupy.cublas = cuda, cublas

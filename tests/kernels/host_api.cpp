@@ -111,12 +111,14 @@ const char* gf_activation_saves(int i) { return i >= 0 && i < k_count ? kSaves[i
       const unsigned long long* exp_avg_sqs, const long long* offsets, long long tensors,       \
       double beta1, double one_minus_beta1, double beta2, double one_minus_beta2,               \
       double step_size, double bias_correction2_sqrt, double eps, double weight_decay,          \
-      double decay_factor, int decoupled, unsigned grid, unsigned block) {                      \
+      double decay_factor, int decoupled, const long long* step_count, double lr,               \
+      double beta1_exact, double beta2_exact, unsigned grid, unsigned block) {                  \
     typedef compute_t<T> C;                                                                     \
     host_launch(grid, block, gradflow::adam_multi_tensor_kernel<T>, params, grads, masters,     \
                 exp_avgs, exp_avg_sqs, offsets, tensors, C(beta1), C(one_minus_beta1),          \
                 C(beta2), C(one_minus_beta2), C(step_size), C(bias_correction2_sqrt), C(eps),   \
-                C(weight_decay), C(decay_factor), decoupled);                                   \
+                C(weight_decay), C(decay_factor), decoupled, step_count, lr, beta1_exact,       \
+                beta2_exact);                                                                   \
   }                                                                                             \
   extern "C" void gf_sgd_update_##suffix(T* param, const T* grad, T* buffer, long long n,       \
                                          double lr, double momentum,                            \

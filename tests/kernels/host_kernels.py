@@ -200,9 +200,11 @@ class HostKernels:
 
     def adam_multi_tensor(self, params, grads, exp_avgs, exp_avg_sqs, step, lr, masters=None,
                           beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0, decoupled=False,
-                          launch=DEFAULT_LAUNCH):
+                          launch=DEFAULT_LAUNCH, step_count=None):
         """Adam over a list of tensors in one launch; tables of addresses as the CuPy table
-        builds them (uint64 addresses, int64 running offsets)."""
+        builds them (uint64 addresses, int64 running offsets). With ``step_count`` (an int64
+        array holding t) the kernel derives the bias corrections from it: the by-value ones are
+        then passed as NaN, so a kernel that used them would show it."""
         dtype = params[0].dtype
 
         def table(arrays):
@@ -211,10 +213,15 @@ class HostKernels:
         tables = [table(params), table(grads), None if masters is None else table(masters),
                   table(exp_avgs), table(exp_avg_sqs)]
         offsets = np.concatenate([[0], np.cumsum([p.size for p in params])]).astype(np.int64)
-        scalars = adam_scalars(step, lr, beta1, beta2, eps, weight_decay, dtype)
+        scalars = list(adam_scalars(step, lr, beta1, beta2, eps, weight_decay, dtype))
+        if step_count is not None:
+            assert step_count.dtype == np.int64
+            scalars[4] = scalars[5] = np.nan  # step_size, bias_correction2_sqrt: from the device
         self._entry("adam_multi_tensor", dtype)(
             *[self._ptr(t) for t in tables], self._ptr(offsets), ctypes.c_longlong(len(params)),
-            *map(ctypes.c_double, scalars), int(decoupled), *map(ctypes.c_uint, launch))
+            *map(ctypes.c_double, scalars), int(decoupled), self._ptr(step_count),
+            ctypes.c_double(lr), ctypes.c_double(beta1), ctypes.c_double(beta2),
+            *map(ctypes.c_uint, launch))
 
     def sgd_update(self, param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0,
                    weight_decay=0.0, nesterov=False, first_step=False, launch=DEFAULT_LAUNCH):

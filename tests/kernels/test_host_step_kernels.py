@@ -94,6 +94,37 @@ def test_multi_tensor_adam_matches_twin(host_kernels, dtype, decoupled, launch):
                 assert_agree(got, want, 4 * step, 1.0 if what == "param" else 0.0, f"multi adam {what}")
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_multi_tensor_adam_reads_the_step_count_from_the_device(host_kernels, dtype):
+    """A replayed CUDA graph passes the arguments it was captured with: with ``step_count`` the
+    kernel computes the bias corrections from the step number in device memory (the by-value
+    ones are NaN here), and gives the twin's numbers step after step with the same arguments."""
+    ours, theirs = _adam_state(SHAPES, dtype, dtype, 3), _adam_state(SHAPES, dtype, dtype, 3)
+    rng = np.random.default_rng(4)
+    step_count = np.zeros(1, np.int64)
+    for step in range(1, 6):
+        step_count += 1  # what the optimizer's increment launch does before the kernel
+        grads = [rng.normal(size=s).astype(dtype) for s in SHAPES]
+        kwargs = dict(lr=1e-2, weight_decay=1e-2, decoupled=True)
+        host_kernels.adam_multi_tensor(*ours[:1], grads, *ours[1:], step=1, step_count=step_count,
+                                       launch=(3, 32), **kwargs)
+        twin.adam_update_multi(*theirs[:1], grads, *theirs[1:], step=step, **kwargs)
+        for what, got_list, want_list in zip(["param", "exp_avg", "exp_avg_sq"], ours, theirs):
+            for got, want in zip(got_list, want_list):
+                assert_agree(got, want, 4 * step, 1.0 if what == "param" else 0.0, f"adam {what}")
+    # The twin takes the counter too, and agrees with itself by value.
+    again = _adam_state(SHAPES, dtype, dtype, 3)
+    rng = np.random.default_rng(4)
+    for step in range(1, 6):
+        grads = [rng.normal(size=s).astype(dtype) for s in SHAPES]
+        twin.adam_update_multi(*again[:1], grads, *again[1:], step=None,
+                               step_count=np.array([step], np.int64), lr=1e-2, weight_decay=1e-2,
+                               decoupled=True)
+    for got_list, want_list in zip(again, theirs):
+        for got, want in zip(got_list, want_list):
+            np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize("launch", [(1, 1), (3, 32)])
 def test_float16_adam_updates_float32_masters(host_kernels, launch):
     """float16 parameters with float32 master weights and moments: the master is the float32
