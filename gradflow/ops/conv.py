@@ -6,7 +6,7 @@ For ``y = conv2d(x, w)`` (PyTorch's cross-correlation, weight (O, C/groups, kh, 
 and the VJPs of those two are again conv2d / conv2d_input / conv2d_weight with the roles of
 their arguments swapped. Each is one im2col (a strided view of the padded input, copied once by
 the GEMM's reshape) and one batched GEMM over the groups; col2im adds back with one strided slice
-per kernel offset (``windows.py``). conv2d keeps x only if w needs a gradient and w only if x
+per kernel offset (``windows.py``; at stride 1 one shift of the flattened rows, ``rows_add``). conv2d keeps x only if w needs a gradient and w only if x
 does, like matmul: average pooling (a conv with a constant kernel) therefore keeps nothing.
 
 ``conv_transpose2d`` is ``conv2d_input`` with the output size PyTorch's formula gives; conv1d is
