@@ -41,7 +41,7 @@ def _softmax_fast_vjp(ctx, g):
     product = g * out
     if product.ndim == 0:
         return (out * (g - product),)
-    from ..backends import of_array  # here, not at the top: keeps this file's imports as main has them
+    from ..backends import of_array
 
     total = product.sum(axis=ctx.params["axis"], keepdims=True)
     grad = of_array(product).xp.subtract(g, total, out=product)
