@@ -5,14 +5,15 @@ LeNet-5's two convolutions at batch 64 (1→6 channels 5×5 on 32×32, 6→16 5�
 training step of ``gradflow.models.build("cnn")`` (conv–BatchNorm–ReLU–pool ×2 + Linear, Adam) at
 batch 64 on 8×8 images against the same network in torch.nn:
 
-    python -m benchmarks.conv [--threads 1] [--repeat 30] [--processes 3]
+    python -m benchmarks.conv [--threads 1] [--repeat 30] [--processes 3] [--clock cpu]
 
 The two contenders' processes alternate ``--processes`` times and each case reports the median
 over all of them, so a change in the machine's load hits both alike.
 
 ``--threads`` sets OPENBLAS/OMP/MKL threads and torch.set_num_threads in the workers (1 by
 default: on a shared machine BLAS threads fight over the cores and the medians wander; 0 leaves
-the libraries' defaults).
+the libraries' defaults). ``--clock cpu`` times each step in process CPU time (all threads
+summed) instead of wall time: steadier on a loaded machine, and at one thread the same quantity.
 """
 from __future__ import annotations
 
@@ -32,14 +33,18 @@ CASES = {
 }
 
 
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+_clock = time.perf_counter
+
+
 def _time(step, repeat):
     for _ in range(3):
         step()
     times = []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started = _clock()
         step()
-        times.append(time.perf_counter() - started)
+        times.append(_clock() - started)
     return statistics.median(times)
 
 
@@ -104,7 +109,9 @@ def _torch_cases(repeat, threads):
     return results
 
 
-def _worker(contender, repeat, threads):
+def _worker(contender, repeat, threads, clock):
+    global _clock
+    _clock = CLOCKS[clock]
     results = _gradflow_cases(repeat) if contender == "gradflow" else _torch_cases(repeat, threads)
     print(json.dumps(results))
 
@@ -114,10 +121,11 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--processes", type=int, default=3)
+    parser.add_argument("--clock", choices=tuple(CLOCKS), default="wall")
     parser.add_argument("--worker", choices=("gradflow", "torch"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        return _worker(args.worker, args.repeat, args.threads)
+        return _worker(args.worker, args.repeat, args.threads, args.clock)
     env = dict(os.environ)
     if args.threads:
         env.update({name: str(args.threads) for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
@@ -125,7 +133,7 @@ def main(argv=None):
     for _ in range(args.processes):
         for contender in ("gradflow", "torch"):
             done = subprocess.run([sys.executable, "-m", "benchmarks.conv", "--worker", contender, "--repeat",
-                                   str(args.repeat), "--threads", str(args.threads)], capture_output=True,
+                                   str(args.repeat), "--threads", str(args.threads), "--clock", args.clock], capture_output=True,
                                   text=True, env=env)
             if done.returncode != 0:
                 print(f"{contender}: failed: {done.stderr.strip().splitlines()[-1:]}")
@@ -134,7 +142,7 @@ def main(argv=None):
                 runs.setdefault(contender, {}).setdefault(case, []).append(seconds)
     times = {c: {case: statistics.median(v) for case, v in by_case.items()} for c, by_case in runs.items()}
     print(f"{'case':<24} {'gradflow':>10} {'torch':>10} {'ratio':>7}   (median of {args.processes} processes × "
-          f"{args.repeat} steps, threads {args.threads or 'default'})")
+          f"{args.repeat} steps, threads {args.threads or 'default'}, {args.clock} clock)")
     for case in times.get("gradflow", {}):
         g, t = times["gradflow"][case], times.get("torch", {}).get(case)
         ratio = f"{g / t:.2f}x" if t else "-"

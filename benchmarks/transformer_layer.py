@@ -1,11 +1,12 @@
 """One transformer encoder layer, forward + backward: gradflow (math and efficient attention) vs PyTorch.
 
     python -m benchmarks.transformer_layer                    # speed at (N, L) = (32, 64) and (8, 256), memory at L = 512
-    python -m benchmarks.transformer_layer --threads 1 --rounds 15
+    python -m benchmarks.transformer_layer --threads 1 --rounds 15 --clock cpu
 
 Speed: the same weights (PyTorch's state_dict loaded by name), float32, dropout 0, training mode;
 the three contenders run in one process, interleaved round by round (each round: two steps of
-each, the order rotating), and the median per-step time is reported with the ratio to PyTorch.
+each, the order rotating), and the median per-step time is reported with the ratio to PyTorch
+(``--clock cpu``: process CPU time, all threads summed — steadier on a loaded machine).
 Memory: what backward keeps per example at one sequence length — gradflow's tracker
 (``retained_bytes``, activations only) and, for PyTorch, the tensors its autograd graph saves
 (``saved_tensors_hooks``, counted once per storage, leaves — the batch and parameters — excluded).
@@ -37,7 +38,7 @@ def _layers(d, heads, ff):
     return theirs, ours
 
 
-def speed(batch, length, d, heads, ff, rounds):
+def speed(batch, length, d, heads, ff, rounds, clock=time.perf_counter):
     import numpy as np
     import torch
 
@@ -67,10 +68,10 @@ def speed(batch, length, d, heads, ff, rounds):
     names = list(steps)
     for r in range(rounds):
         for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
+            start = clock()
             steps[name]()
             steps[name]()
-            times[name].append((time.perf_counter() - start) / 2)
+            times[name].append((clock() - start) / 2)
     medians = {name: float(np.median(t)) for name, t in times.items()}
     return {"batch": batch, "length": length, "median_s": medians,
             "ratio_to_torch": {name: medians[name] / medians["torch"] for name in medians}}
@@ -116,6 +117,7 @@ def main(argv=None):
     parser.add_argument("--ff", type=int, default=256)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--threads", type=int, default=0, help="BLAS/OpenMP threads (default 0: the libraries')")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     parser.add_argument("--memory-length", type=int, default=512)
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
@@ -125,7 +127,8 @@ def main(argv=None):
 
         torch.set_num_threads(args.threads)
     report = {"settings": vars(args),
-              "speed": [speed(n, length, args.d, args.heads, args.ff, args.rounds) for n, length in ((32, 64), (8, 256))],
+              "speed": [speed(n, length, args.d, args.heads, args.ff, args.rounds,
+                             time.process_time if args.clock == "cpu" else time.perf_counter) for n, length in ((32, 64), (8, 256))],
               "memory": memory(args.memory_length, args.d, args.heads, args.ff)}
     for row in report["speed"]:
         cells = ", ".join(f"{name} {1e3 * t:.1f} ms ({row['ratio_to_torch'][name]:.2f}x)"

@@ -6,7 +6,7 @@ For ``y = conv2d(x, w)`` (PyTorch's cross-correlation, weight (O, C/groups, kh, 
 and the VJPs of those two are again conv2d / conv2d_input / conv2d_weight with the roles of
 their arguments swapped. Each is one im2col (a strided view of the padded input, copied once by
 the GEMM's reshape) and one batched GEMM over the groups; col2im adds back with one strided slice
-per kernel offset (``windows.py``). conv2d keeps x only if w needs a gradient and w only if x
+per kernel offset (``windows.py``; at stride 1 one shift of the flattened rows, ``rows_add``). conv2d keeps x only if w needs a gradient and w only if x
 does, like matmul: average pooling (a conv with a constant kernel) therefore keeps nothing.
 
 ``conv_transpose2d`` is ``conv2d_input`` with the output size PyTorch's formula gives; conv1d is
@@ -18,7 +18,7 @@ from ..errors import ShapeError
 from .autocast import half_under_autocast
 from .registry import primitive
 from .shape import jvp_total, reshape
-from .windows import output_shape, pad, pair, windows, windows_add
+from .windows import output_shape, pad, pair, rows_add, windows, windows_add
 
 
 def _im2col(backend, x, kernel, stride, padding, dilation, groups, out_hw):
@@ -77,10 +77,22 @@ def _conv2d_input(backend, g, weight, size, stride, padding, dilation, groups):
     """The transposed convolution: col2im of ``Wᵀ g`` onto an image of spatial ``size``."""
     n, (oh, ow) = g.shape[0], g.shape[2:]
     cg, kernel = weight.shape[1], weight.shape[2:]
-    cols = weight.reshape(groups, weight.shape[0] // groups, -1).transpose(0, 2, 1) @ _rows(g, groups)
+    w_t = weight.reshape(groups, weight.shape[0] // groups, -1).transpose(0, 2, 1)
+    padded_hw = (size[0] + 2 * padding[0], size[1] + 2 * padding[1])
+    if tuple(stride) == (1, 1) and bool(backend.xp.isfinite(weight).all()):
+        # g laid on the padded grid's row width (zeros past OW): col2im then adds whole rows at a
+        # time (rows_add), a third faster than OW-long runs at LeNet sizes although the GEMM grows
+        # by Wp/OW. Non-finite weights take the general path: their products with the zero
+        # columns would be NaN and spill into the next row.
+        wide = backend.xp.zeros((g.shape[1], n, oh, padded_hw[1]), dtype=g.dtype)
+        wide[..., :ow] = g.transpose(1, 0, 2, 3)
+        cols = w_t @ wide.reshape(groups, g.shape[1] // groups, -1)                  # (G, Cg·kh·kw, N·OH·Wp)
+        out = rows_add(backend, cols.reshape((groups * cg,) + tuple(kernel) + (n, -1)), padded_hw, dilation)
+        out = out[..., padding[0]:padding[0] + size[0], padding[1]:padding[1] + size[1]]
+        return _batch_major(backend, out)
+    cols = w_t @ _rows(g, groups)
     # (G, Cg·kh·kw, N·OH·OW) viewed as (G, Cg, N, OH, OW, kh, kw): each kernel offset's block stays contiguous.
     cols = cols.reshape((groups, cg) + tuple(kernel) + (n, oh, ow)).transpose(0, 1, 4, 5, 6, 2, 3)
-    padded_hw = (size[0] + 2 * padding[0], size[1] + 2 * padding[1])
     out = windows_add(backend, cols, padded_hw, stride, dilation, padding, size)  # (G, Cg, N, H, W)
     return _batch_major(backend, out.reshape((groups * cg, n) + tuple(size)))
 
@@ -106,8 +118,10 @@ def _conv2d_input_jvp(ctx, tg, tw):
 def _conv2d_weight(backend, x, g, kernel, stride, padding, dilation, groups):
     """``g · im2col(x)ᵀ``: the weight gradient of conv2d, shaped (O, C/groups, kh, kw)."""
     cols = _im2col(backend, x, kernel, stride, padding, dilation, groups, g.shape[2:])
-    gw = _rows(g, groups) @ cols.transpose(0, 2, 1)                                 # (G, O/G, Cg·kh·kw)
-    return gw.reshape((g.shape[1], x.shape[1] // groups) + tuple(kernel))
+    # cols · gᵀ with the long N·OH·OW axis contiguous in both operands is ~1.5x faster in BLAS
+    # than g · colsᵀ (measured at LeNet's conv2); the small (Cg·kh·kw, O/G) result is transposed after.
+    gw = (cols @ _rows(g, groups).transpose(0, 2, 1)).transpose(0, 2, 1)             # (G, O/G, Cg·kh·kw)
+    return backend.xp.ascontiguousarray(gw).reshape((g.shape[1], x.shape[1] // groups) + tuple(kernel))
 
 
 @_conv2d_weight.vjp

@@ -61,9 +61,10 @@ def _efficient_attention(backend, q, k, v, scale, mask, causal, block):
     batch = np.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     packed = xp.empty(tuple(batch) + (length, value_size + 1), dtype=q.dtype)
     keys_t = xp.swapaxes(k, -1, -2)
+    q = q * q.dtype.type(scale)  # scaled once, L × E, instead of every L × S block of scores
     for start in range(0, length, block):
         stop = min(start + block, length)
-        scores = (q[..., start:stop, :] @ keys_t) * q.dtype.type(scale)
+        scores = q[..., start:stop, :] @ keys_t
         part = _block_mask(xp, mask, causal, start, stop, k.shape[-2])
         if part is not None:
             scores = xp.where(part, scores, -xp.inf) if part.dtype == bool else scores + part.astype(q.dtype)
@@ -76,7 +77,8 @@ def _efficient_attention(backend, q, k, v, scale, mask, causal, block):
 
 
 def _probabilities(q_rows, keys_t, log_sum_exp, scale, mask):
-    return exp(_masked((q_rows @ keys_t) * scale, mask) - log_sum_exp)
+    # (q s) kᵀ as in forward, so P is recomputed with the forward's rounding.
+    return exp(_masked((q_rows * scale) @ keys_t, mask) - log_sum_exp)
 
 
 @_efficient_attention.vjp
@@ -105,6 +107,43 @@ def _efficient_attention_vjp(ctx, g):
         gk = gk_part if gk is None else gk + gk_part
         gv = gv_part if gv is None else gv + gv_part
     gq = gq_blocks[0] if len(gq_blocks) == 1 else concatenate(gq_blocks, axis=-2)
+    return sum_to(gq, ctx.shapes[0]), sum_to(gk, ctx.shapes[1]), sum_to(gv, ctx.shapes[2])
+
+
+@_efficient_attention.fast_vjp
+def _efficient_attention_fast_vjp(ctx, g):
+    """The VJP rule above on raw arrays (first-order backward): the same blocks, with each block's
+    scores, P and dS formed in one buffer each and written over in place."""
+    q, k, v, packed = ctx.saved
+    scale, mask, causal, block = (ctx.params[n] for n in ("scale", "mask", "causal", "block"))
+    from ..backends import of_array
+
+    xp = of_array(packed).xp
+    value_size, length = v.shape[-1], q.shape[-2]
+    out, log_sum_exp = packed[..., :value_size], packed[..., value_size:]
+    g_out = g[..., :value_size]
+    shift = (g_out * out).sum(axis=-1, keepdims=True) - g[..., value_size:]    # δ - dℓ per row
+    q_scaled, keys_t, values_t = q * q.dtype.type(scale), xp.swapaxes(k, -1, -2), xp.swapaxes(v, -1, -2)
+    gq = xp.empty(g_out.shape[:-1] + (q.shape[-1],), dtype=q.dtype)
+    gk = gv = None
+    for start in range(0, length, block):
+        stop = min(start + block, length)
+        q_rows, g_rows = q_scaled[..., start:stop, :], g_out[..., start:stop, :]
+        p = q_rows @ keys_t
+        part = _block_mask(xp, mask, causal, start, stop, k.shape[-2])
+        if part is not None:
+            p = xp.where(part, p, -xp.inf) if part.dtype == bool else p + part.astype(p.dtype)
+        p -= log_sum_exp[..., start:stop, :]
+        p = xp.exp(p, out=p)
+        gv_part = xp.swapaxes(p, -1, -2) @ g_rows
+        ds = g_rows @ values_t
+        ds -= shift[..., start:stop, :]
+        ds *= p
+        gq[..., start:stop, :] = ds @ k
+        gk_part = xp.swapaxes(ds, -1, -2) @ q_rows     # q_rows carries the scale already
+        gk = gk_part if gk is None else gk.__iadd__(gk_part)
+        gv = gv_part if gv is None else gv.__iadd__(gv_part)
+    gq *= q.dtype.type(scale)
     return sum_to(gq, ctx.shapes[0]), sum_to(gk, ctx.shapes[1]), sum_to(gv, ctx.shapes[2])
 
 
