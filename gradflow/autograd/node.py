@@ -24,6 +24,7 @@ from .grad_mode import _state
 
 _sequence = itertools.count()
 OUT = -1  # in an op's save spec: the op's output
+ALL_INPUTS = -2  # in an op's save spec: every input of a variadic op (its *arrays parameter)
 # Returned by a rule in place of a gradient it has already added into the leaf's .grad
 # (Op.fast_vjp_into; the note [who owns a gradient array] in engine.py).
 ACCUMULATED = type("Accumulated", (), {"__repr__": lambda self: "ACCUMULATED", "__slots__": ()})()
@@ -482,6 +483,8 @@ def apply(op, inputs, params):
                 values.append(None)
             elif what == OUT:
                 values.append(_Output(result))
+            elif what == ALL_INPUTS:
+                values.extend(inputs)
             else:
                 values.append(inputs[what])
         if kept is not None:

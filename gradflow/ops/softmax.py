@@ -154,3 +154,9 @@ def cross_entropy(logits, labels, reduction="mean"):
             raise ValueError(f"cross_entropy: labels must lie in [0, {n_classes}) for {n_classes} classes, "
                              f"got values from {low} to {high}")
     return _cross_entropy(logits, labels, reduction=reduction)
+
+
+def checked_cross_entropy(logits, labels, reduction):
+    """``cross_entropy`` for a caller that has made its checks already (nn.functional's
+    cross_entropy): reading the labels' range twice cost the textbook step two more reductions."""
+    return _cross_entropy(to_float32(logits), labels, reduction=reduction)
