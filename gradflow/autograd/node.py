@@ -361,6 +361,24 @@ def _rewrap(inputs, arrays):
     return tuple(t if t.data is a else _Tensor(a) for t, a in zip(inputs, arrays)) if inputs else inputs
 
 
+_PY_SCALARS = (float, int)
+
+
+def _coerce_pair(x, y):
+    """_coerce_inputs for a binary op. A Python float or int beside a floating NumPy tensor (the
+    common ``loss * 0.5``) becomes an array of the tensor's dtype right here — what constant_like
+    returns by NumPy's weak-scalar rule — at a third of the general path's cost."""
+    if type(y) in _PY_SCALARS and isinstance(x, _Tensor):
+        a = x._data
+        if type(a) is np.ndarray and a.dtype.kind == "f":
+            return x, _Tensor(np.asarray(y, a.dtype))
+    elif type(x) in _PY_SCALARS and isinstance(y, _Tensor):
+        a = y._data
+        if type(a) is np.ndarray and a.dtype.kind == "f":
+            return _Tensor(np.asarray(x, a.dtype)), y
+    return _coerce_inputs((x, y))
+
+
 def _coerce_inputs(inputs):
     tensors = [u for u in inputs if isinstance(u, _Tensor)]
     # A scalar takes its dtype from a floating operand: where(mask, x, 0.0) stays float32.
@@ -386,7 +404,7 @@ def apply(op, inputs, params):
                 # Only gradflow's own rules run while raw mode is on (hooks and custom Functions
                 # turn it off), and they call primitives on arrays only.
                 return _apply_raw(op, inputs, params)
-            inputs = _coerce_inputs(inputs)
+            inputs = _coerce_pair(x, y)
             x, y = inputs
         a, b = x._data, y._data
         # NumPy's built-in dtypes are singletons: the identity test settles the usual case.
@@ -415,8 +433,10 @@ def apply(op, inputs, params):
             if not isinstance(t, Tensor):
                 inputs = _coerce_inputs(inputs)
                 break
-        arrays = _check_operands(op, tuple([t._data for t in inputs]))
-        inputs = _rewrap(inputs, arrays)
+        given = tuple([t._data for t in inputs])
+        arrays = _check_operands(op, given)
+        if arrays is not given:  # _check_operands returns its argument when nothing was cast
+            inputs = _rewrap(inputs, arrays)
         requires = False
         for t in inputs:
             if t._requires_grad:
