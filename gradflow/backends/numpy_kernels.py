@@ -216,12 +216,9 @@ def adam_update(param, grad, exp_avg, exp_avg_sq, step, lr, beta1=0.9, beta2=0.9
 # BLAS's gemm can add into ``out`` itself (beta = 1), but NumPy exposes only matmul. Calling
 # SciPy's sgemm instead would drive SciPy's own OpenBLAS pool beside NumPy's (see the note
 # [one BLAS pool] in numpy_special.py), so the product goes through matmul: straight into
-# ``out`` when beta = 0, else into a scratch block that is added in. The block is the whole
-# product up to _WHOLE_BYTES and row blocks of at least that size beyond: thin blocks cost BLAS
-# its efficiency (gᵀx for a 256×784 weight at batch 256: 1.26 ms in 8 row blocks, 1.03 ms whole,
-# 0.98 ms without the add), which is what an L2 penalty's gradient arriving first used to cost a
-# step. The scratch is transient, as the hand floor's λW temporary is.
-_WHOLE_BYTES = 16 << 20
+# ``out`` when beta = 0, else in row blocks of at most 1/8 of ``out`` into a scratch block that
+# is added in. A weight gradient thus accumulates into .grad without a gradient-sized temporary.
+_BLOCKS = 8
 
 
 def gemm(a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
@@ -236,8 +233,7 @@ def gemm(a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
     if beta != 1:
         out *= beta
     rows = out.shape[0]
-    row_bytes = max(1, out.nbytes // max(rows, 1))
-    step = max(1, -(-_WHOLE_BYTES // row_bytes))
+    step = max(1, -(-rows // _BLOCKS))
     scratch = np.empty((min(step, rows),) + out.shape[1:], np.result_type(op_a, op_b))
     for start in range(0, rows, step):
         block = scratch[:min(step, rows - start)]
