@@ -23,6 +23,7 @@ from .grad_mode import _state
 
 _sequence = itertools.count()
 OUT = -1  # in an op's save spec: the op's output
+ALL_INPUTS = -2  # in an op's save spec: every input of a variadic op (its *arrays parameter)
 # Returned by a rule in place of a gradient it has already added into the leaf's .grad
 # (Op.fast_vjp_into; the note [who owns a gradient array] in engine.py).
 ACCUMULATED = type("Accumulated", (), {"__repr__": lambda self: "ACCUMULATED", "__slots__": ()})()
@@ -366,6 +367,24 @@ def _rewrap(inputs, arrays):
     return tuple(t if t.data is a else _Tensor(a) for t, a in zip(inputs, arrays)) if inputs else inputs
 
 
+_PY_SCALARS = (float, int)
+
+
+def _coerce_pair(x, y):
+    """_coerce_inputs for a binary op. A Python float or int beside a floating NumPy tensor (the
+    common ``loss * 0.5``) becomes an array of the tensor's dtype right here — what constant_like
+    returns by NumPy's weak-scalar rule — at a third of the general path's cost."""
+    if type(y) in _PY_SCALARS and isinstance(x, _Tensor):
+        a = x._data
+        if type(a) is np.ndarray and a.dtype.kind == "f":
+            return x, _Tensor(np.asarray(y, a.dtype))
+    elif type(x) in _PY_SCALARS and isinstance(y, _Tensor):
+        a = y._data
+        if type(a) is np.ndarray and a.dtype.kind == "f":
+            return _Tensor(np.asarray(x, a.dtype)), y
+    return _coerce_inputs((x, y))
+
+
 def _coerce_inputs(inputs):
     tensors = [u for u in inputs if isinstance(u, _Tensor)]
     # A scalar takes its dtype from a floating operand: where(mask, x, 0.0) stays float32.
@@ -391,7 +410,7 @@ def apply(op, inputs, params):
                 # Only gradflow's own rules run while raw mode is on (hooks and custom Functions
                 # turn it off), and they call primitives on arrays only.
                 return _apply_raw(op, inputs, params)
-            inputs = _coerce_inputs(inputs)
+            inputs = _coerce_pair(x, y)
             x, y = inputs
         a, b = x._data, y._data
         # NumPy's built-in dtypes are singletons: the identity test settles the usual case.
@@ -428,8 +447,10 @@ def apply(op, inputs, params):
             promoted = promote_under_autocast(inputs)
             if promoted is not None:
                 return apply(op, promoted, params)
-        arrays = _check_operands(op, tuple([t._data for t in inputs]))
-        inputs = _rewrap(inputs, arrays)
+        given = tuple([t._data for t in inputs])
+        arrays = _check_operands(op, given)
+        if arrays is not given:  # _check_operands returns its argument when nothing was cast
+            inputs = _rewrap(inputs, arrays)
         requires = False
         for t in inputs:
             if t._requires_grad:
@@ -500,6 +521,8 @@ def apply(op, inputs, params):
                 values.append(None)
             elif what == OUT:
                 values.append(_Output(result))
+            elif what == ALL_INPUTS:
+                values.extend(inputs)
             else:
                 values.append(inputs[what])
         if kept is not None:

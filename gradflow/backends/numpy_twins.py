@@ -41,7 +41,10 @@ def softmax_xent_forward(logits, labels, bias=None, reduction="none"):
     row_max = np.where(np.isfinite(row_max), row_max, 0)
     log_sum = np.log(_row_sum(np.exp(z - row_max))[:, 0])
     per_row = log_sum + (row_max[:, 0] - z[np.arange(z.shape[0]), labels])
-    if reduction == "mean":
+    if reduction == "mean":  # np.mean's own arithmetic (float sum / count) without its Python layers
+        # (float16 rows are summed in float32 by np.mean: left to it)
+        if per_row.shape[0] and per_row.dtype.itemsize >= 4:
+            return per_row.sum() / per_row.shape[0]
         return per_row.mean()
     if reduction == "sum":
         return per_row.sum()

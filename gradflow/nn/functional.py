@@ -9,6 +9,7 @@ from .. import creation
 from ..autograd.grad_mode import is_grad_enabled  # noqa: F401  (re-exported for layers)
 from ..errors import ShapeError
 from ..ops import gelu, leaky_relu, log_softmax, relu, sigmoid, silu, softmax, sum_of_squares, tanh
+from ..ops.reduce import l2_penalty as _l2_penalty
 from ..ops.activation import ACTIVATIONS
 from ..ops.fused import FUSED_ACTIVATIONS, LINEAR_ACTIVATIONS
 from ..ops.autocast import autocast_dtype, half_linear
@@ -98,15 +99,9 @@ def dropout(x, p=0.5, training=True):
 
 
 def l2_penalty(params, weight_decay=1.0):
-    """The textbook's ``λ/2 Σ‖W‖²_F`` over ``params`` (``weight_decay`` is λ)."""
-    params = list(params)
-    if not params:
-        raise ValueError("l2_penalty needs at least one parameter")
-    total = None
-    for p in params:
-        term = sum_of_squares(p)
-        total = term if total is None else total + term
-    return total * (weight_decay / 2)
+    """The textbook's ``λ/2 Σ‖W‖²_F`` over ``params`` (``weight_decay`` is λ): one primitive
+    (ops/reduce.py's note [the L2 penalty is one primitive])."""
+    return _l2_penalty(params, weight_decay)
 
 
 # PyTorch's torch.nn.functional names for ops in gradflow/ops (issue 13, part B).

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..autograd.node import ACCUMULATED
 from ..backends import of_array
 from ..errors import ShapeError
-from .reduce import sum
+from .reduce import _sum, sum
 from .registry import primitive
 from .shape import jvp_total, reshape, sum_to, swapaxes, unsqueeze
 
@@ -150,5 +150,6 @@ def _linear_arrays(ctx, g, weight_grad):
     gx, gw = product_grad_arrays(ctx, g_rows, weight_grad)
     if len(ctx.shapes) == 2:
         return gx, gw
-    return gx, gw, sum(g_rows, axis=0) if ctx.needs_input_grad[2] else None
+    # The sum primitive itself: sum()'s axis normalization is for user input (g_rows is 2-d).
+    return gx, gw, _sum(g_rows, axis=(0,), keepdims=False) if ctx.needs_input_grad[2] else None
 

@@ -19,7 +19,7 @@ from .activation import softplus
 from .elementwise import abs, clip, log, where
 from .reduce import sum
 from .shape import getitem, reshape, transpose
-from .softmax import cross_entropy as _fused_cross_entropy, log_softmax
+from .softmax import checked_cross_entropy as _fused_cross_entropy, log_softmax
 from .autocast import float32_under_autocast
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -142,7 +142,7 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
         # ignore_index label is reported rather than skipped (the CPU skips it, as PyTorch does).
         on_host = type(labels) is np.ndarray
         if not on_host or (int(labels.min()) >= 0 and int(labels.max()) < n_classes):
-            return _fused_cross_entropy(logits, target, reduction=reduction)
+            return _fused_cross_entropy(logits, target, reduction)  # checked above
     rows, loss, weight, count = _picked("cross_entropy", log_softmax(logits, axis=1), target, ignore_index)
     if label_smoothing:
         uniform = -sum(rows, axis=1) * weight * (1.0 / n_classes)

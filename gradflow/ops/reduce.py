@@ -224,3 +224,41 @@ def _sum_of_squares_jvp(ctx, t):
 def sum_of_squares(x):
     """‖x‖² over all elements (one BLAS dot forward; one pass backward): the L2 penalty's core."""
     return _sum_of_squares(x)
+
+
+# Note: [the L2 penalty is one primitive]
+# λ/2 Σ‖Wᵢ‖² as sum_of_squares per weight, adds and a scalar mul recorded 2n + 1 nodes, and the
+# mul by a Python float coerced it into a Tensor: bookkeeping that cost the textbook MLP's step
+# more than the penalty's arithmetic. One variadic node saves the weights and returns λWᵢ each.
+@primitive("l2_penalty", save=("xs",), same_dtype=True)
+def _l2_penalty(backend, *xs, weight_decay=1.0):
+    total = 0
+    for x in xs:
+        flat = x.reshape(-1)
+        total = total + backend.xp.dot(flat, flat)
+    return total * (weight_decay / 2)
+
+
+@_l2_penalty.vjp
+def _l2_penalty_vjp(ctx, g):
+    # g is a scalar: scale it first so each weight takes one full-size pass.
+    scale = g * ctx.params["weight_decay"]
+    return tuple([x * scale if needed else None for x, needed in zip(ctx.saved, ctx.needs_input_grad)])
+
+
+@_l2_penalty.jvp
+def _l2_penalty_jvp(ctx, *tangents):
+    total = None
+    for t, x in zip(tangents, ctx.inputs):
+        if t is not None:
+            term = _sum(t * x, axis=None, keepdims=False)
+            total = term if total is None else total + term
+    return total * ctx.params["weight_decay"]
+
+
+def l2_penalty(params, weight_decay=1.0):
+    """The textbook's ``λ/2 Σ‖W‖²_F`` over ``params`` (``weight_decay`` is λ), one recorded op."""
+    params = tuple(params)
+    if not params:
+        raise ValueError("l2_penalty needs at least one parameter")
+    return _l2_penalty(*params, weight_decay=float(weight_decay))

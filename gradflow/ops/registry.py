@@ -10,7 +10,8 @@ An op may add ``@op.fast_vjp``, an array-level rule that calls a fused kernel of
 kernel table; the first-order backward prefers it, and tests check it agrees with the
 differentiable rule.
 
-Save specs name forward arguments or ``"out"``. ``save_when`` makes saving conditional: saving
+Save specs name forward arguments or ``"out"``; a variadic op (``forward(backend, *xs)``) saves
+all its inputs by naming ``"xs"``. ``save_when`` makes saving conditional: saving
 ``y`` for ``x * y`` is only needed if ``x`` needs a gradient (matmul's weight is not kept when its
 input does not require grad). An unsaved slot reads as None in ``ctx.saved``.
 """
@@ -20,7 +21,7 @@ import inspect
 
 from ..autograd import node as _node
 from ..autograd.grad_mode import _state
-from ..autograd.node import OUT, apply
+from ..autograd.node import ALL_INPUTS, OUT, apply
 from ..backends import as_array
 from ..errors import BackwardError
 
@@ -49,9 +50,13 @@ class Op:
         positional = [p.name for p in inspect.signature(forward).parameters.values()
                       if p.kind == p.POSITIONAL_OR_KEYWORD][1:]
 
+        variadic = [p.name for p in inspect.signature(forward).parameters.values() if p.kind == p.VAR_POSITIONAL]
+
         def index(name):
             if name == "out":
                 return OUT
+            if name in variadic:
+                return ALL_INPUTS
             if name not in positional:
                 raise ValueError(f"op {self.name!r} saves {name!r}, which is not one of its inputs {params}")
             return positional.index(name)

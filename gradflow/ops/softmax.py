@@ -181,3 +181,9 @@ def cross_entropy(logits, labels, reduction="mean"):
     rows, n_classes = logits.shape
     check_class_labels("cross_entropy", labels, rows, n_classes, reduction, f"logits {logits.shape}")
     return _cross_entropy(logits, labels, reduction=reduction)
+
+
+def checked_cross_entropy(logits, labels, reduction):
+    """``cross_entropy`` for a caller that has made its checks already (nn.functional's
+    cross_entropy): reading the labels' range twice cost the textbook step two more reductions."""
+    return _cross_entropy(to_float32(logits), labels, reduction=reduction)

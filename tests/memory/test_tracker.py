@@ -17,7 +17,7 @@ def test_textbook_retained_bytes_equal_the_hand_derivation(textbook):
     with M.track(textbook) as t:
         loss = textbook_loss(textbook)(textbook(x), y)
     assert t.retained_bytes == 4 * n * (H + Q) == 68096
-    assert t.saved_input_bytes == 4 * n * D + 8 * n + 4            # x, labels, the λ/2 constant
+    assert t.saved_input_bytes == 4 * n * D + 8 * n                # x, labels (l2_penalty saves only W)
     assert t.saved_parameter_bytes == t.parameter_bytes == 4 * (H * D + Q * H)
     assert t.by_op() == {"relu": {"bytes": 4 * n * H, "share": H / (H + Q), "count": 1},
                          "cross_entropy": {"bytes": 4 * n * Q, "share": Q / (H + Q), "count": 1}}
