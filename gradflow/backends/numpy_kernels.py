@@ -11,8 +11,8 @@ Contracts:
   into ``out`` when given, which may be ``x`` itself (the fused linear ops write h over x Wᵀ).
 - ``bias_act_backward(name, g, saved, alpha, out=None)`` -> ``(gz, gb)`` with ``gb = gz.sum(0)``;
   gz is written into ``out`` when given, which may be ``g`` itself.
-- ``softmax_xent_forward(logits, labels)`` -> per-row loss ``logsumexp(row) - row[label]``.
-- ``softmax_xent_backward(logits, labels, scale)`` -> ``(softmax(logits) - onehot) * scale``.
+- ``softmax_xent_forward``/``softmax_xent_backward``, ``column_sum`` and the multi-tensor optimizer
+  updates: in ``numpy_twins.py`` (the GPU step's kernels), installed into this table at import.
 - ``sgd_update`` / ``adam_update``: PyTorch's published update rules, in place.
 - ``gemm(a, b, out, trans_a, trans_b, alpha, beta)``: ``out = alpha op(a) op(b) + beta out``
   (2-D operands; NumPy's BLAS, no second thread pool).
@@ -158,27 +158,6 @@ def _row_sum(a):
     if a.shape[1] <= _SHORT_ROW:
         return np.ascontiguousarray(a.T).sum(axis=0)[:, None]
     return a.sum(axis=1, keepdims=True)
-
-
-def _logsumexp_rows(logits):
-    row_max = _row_max(logits)
-    # A row of all -inf has max -inf; shift by 0 there so the result is -inf, not NaN.
-    row_max = np.where(np.isfinite(row_max), row_max, 0)
-    return np.log(_row_sum(np.exp(logits - row_max))[:, 0]) + row_max[:, 0]
-
-
-def softmax_xent_forward(logits, labels):
-    rows = np.arange(logits.shape[0])
-    return _logsumexp_rows(logits) - logits[rows, labels]
-
-
-def softmax_xent_backward(logits, labels, scale):
-    probs = np.exp(logits - _row_max(logits))
-    probs /= _row_sum(probs)
-    probs[np.arange(logits.shape[0]), labels] -= 1
-    scale = np.asarray(scale, dtype=logits.dtype)
-    probs *= scale.reshape(-1, 1) if scale.ndim else scale
-    return probs
 
 
 def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,

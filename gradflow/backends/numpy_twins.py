@@ -2,9 +2,9 @@
 softmax_xent.cu, optimizers.cu, bias_activation.cu's column sum), installed into the NumPy kernel
 table by ``install``.
 
-They live apart from ``numpy_kernels.py`` only while that file is being tuned in parallel; each
-replaces or extends a table entry with the same name and contract as its CUDA counterpart in
-``cuda_kernels``:
+They sit apart from ``numpy_kernels.py`` because they are the step's kernels, whose CUDA
+counterparts in ``cuda_kernels`` share one launch-budget contract; each is a table entry with the
+same name and arguments as its CUDA counterpart:
 
 - ``softmax_xent_forward(logits, labels, bias=None, reduction="none")`` -> the loss of
   ``z = logits + bias``: per row ``log Σ e^(z - max) + (max - z[label])`` (the large terms cancel
