@@ -177,6 +177,21 @@ def make_optimizer(name, model):
 
 
 # ----- the command ----------------------------------------------------------------------------------------
+def sweep_settings(args):
+    """``--batch-sizes`` and ``--budget`` parsed, and matplotlib present if ``--plot`` asks for it:
+    every flag problem is found before the sweep, not after it."""
+    batch_sizes = parse_batch_sizes(args.batch_sizes)
+    budget = parse_budget(args.budget)
+    if args.plot:
+        from ..memory.plot import require_matplotlib
+
+        try:
+            require_matplotlib()
+        except ImportError as exc:
+            raise CommandError(f"--plot: {exc}") from None
+    return batch_sizes, budget
+
+
 def run_memory(args):
     import gradflow as gf
     from ..backends import resolve as resolve_device
@@ -193,15 +208,7 @@ def run_memory(args):
         return run_sequence_memory(args)
     if args.seq_len is not None:
         raise CommandError("--seq-len applies to transformer: models only")
-    batch_sizes = parse_batch_sizes(args.batch_sizes)
-    budget = parse_budget(args.budget)
-    if args.plot:
-        from ..memory.plot import require_matplotlib
-
-        try:
-            require_matplotlib()  # fail before the sweep, not after it
-        except ImportError as exc:
-            raise CommandError(f"--plot: {exc}") from None
+    batch_sizes, budget = sweep_settings(args)
     device = resolve_device(args.device)
     gf.manual_seed(args.seed)
     model, description, saved_optimizer = build_model(args, device)

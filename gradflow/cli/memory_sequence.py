@@ -90,19 +90,11 @@ def run_sequence_memory(args):
     from ..memory import QuadraticFit, format_bytes, profile
     from ..models.transformer import TransformerClassifier, TransformerTagger
     from ..nn.functional import sdpa_kernel
-    from .memory import make_optimizer, parse_batch_sizes, parse_budget
+    from .memory import make_optimizer, sweep_settings
 
     checkpoint = None if is_sequence_spec(args.model) else transformer_checkpoint(args.model)
     options = parse_spec(args.model) if checkpoint is None else None
-    batch_sizes = parse_batch_sizes(args.batch_sizes)
-    budget = parse_budget(args.budget)
-    if args.plot:
-        from ..memory.plot import require_matplotlib
-
-        try:
-            require_matplotlib()  # fail before the sweep, not after it
-        except ImportError as exc:
-            raise CommandError(f"--plot: {exc}") from None
+    batch_sizes, budget = sweep_settings(args)
     device = resolve_device(args.device)
     gf.manual_seed(args.seed)
     if checkpoint is not None:
