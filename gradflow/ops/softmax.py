@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends import of_array
 from ..errors import ClassIndexError, DTypeError, ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias
 from .autocast import to_float32
@@ -107,8 +108,6 @@ def _row_scale(ctx, g):
 
 @_cross_entropy.fast_vjp
 def _cross_entropy_fast_vjp(ctx, g):
-    from ..backends import of_array
-
     logits, labels = ctx.saved
     # g is read by the kernel on the device and 1/N passed by value: no multiply, no copy.
     factor = 1.0 / logits.shape[0] if ctx.params["reduction"] == "mean" and logits.shape[0] else 1.0
