@@ -159,7 +159,7 @@ def check_class_labels(name, labels, rows, n_classes, reduction, what):
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if labels.data.size and type(labels.data) is np.ndarray:
-        low, high = int(labels.data.min()), int(labels.data.max())
+        low, high = int(np.minimum.reduce(labels.data, axis=None)), int(np.maximum.reduce(labels.data, axis=None))
         if low < 0 or high >= n_classes:
             raise ClassIndexError(f"{name}: labels must lie in [0, {n_classes}) for {n_classes} classes, "
                                   f"got values from {low} to {high}")
