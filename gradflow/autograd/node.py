@@ -150,6 +150,10 @@ class Node:
                 if len(saved) == 2:
                     v, w = saved
                     return (None if v is None else v._data, None if w is None else w._data)
+                if len(saved) == 3:  # linear and the fused layers: no comprehension frame
+                    v, w, u = saved
+                    return (None if v is None else v._data, None if w is None else w._data,
+                            None if u is None else u._data)
                 return tuple([None if v is None else v._data for v in saved])
             return tuple([Tensor(v._data, True, self) if type(v) is _Output else
                           v._data if type(v) is _Kept else v for v in saved])
