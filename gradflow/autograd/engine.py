@@ -26,6 +26,8 @@ def _as_sequence(value):
 
 
 def _ones_like(array):
+    if type(array) is np.ndarray and array.ndim == 0:  # a scalar loss: np.ones_like's layers cost more
+        return np.array(1, array.dtype)
     return of_array(array).ones_like(array)  # no fill kernel on a GPU (Backend.ones_like)
 
 
@@ -261,7 +263,15 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
             # new arrays, unless one array was returned for two inputs.
             fresh = raw and op.fresh_grads
             if fresh and len(grads) > 1:
-                fresh = grads[0] is not grads[1] if len(grads) == 2 and grads[0] is not None else _distinct(grads)
+                if len(grads) == 2:
+                    fresh = grads[0] is None or grads[0] is not grads[1]
+                elif len(grads) == 3:  # linear's (gX, gW, gb): _distinct written out
+                    g0, g1, g2 = grads
+                    fresh = ((g0 is None or (g0 is not g1 and g0 is not g2))
+                             and (g1 is None or g1 is not g2))
+                    g0 = g1 = g2 = None
+                else:
+                    fresh = _distinct(grads)
             if not retain_graph:
                 if observers:
                     node.release()

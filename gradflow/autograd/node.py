@@ -150,6 +150,10 @@ class Node:
                 if len(saved) == 2:
                     v, w = saved
                     return (None if v is None else v._data, None if w is None else w._data)
+                if len(saved) == 3:  # linear and the fused layers: no comprehension frame
+                    v, w, u = saved
+                    return (None if v is None else v._data, None if w is None else w._data,
+                            None if u is None else u._data)
                 return tuple([None if v is None else v._data for v in saved])
             return tuple([Tensor(v._data, True, self) if type(v) is _Output else
                           v._data if type(v) is _Kept else v for v in saved])
@@ -447,7 +451,9 @@ def apply(op, inputs, params):
             promoted = promote_under_autocast(inputs)
             if promoted is not None:
                 return apply(op, promoted, params)
-        given = tuple([t._data for t in inputs])
+        # linear and the fused layers take three operands: a tuple display, not a comprehension
+        given = ((inputs[0]._data, inputs[1]._data, inputs[2]._data) if count == 3
+                 else tuple([t._data for t in inputs]))
         arrays = _check_operands(op, given)
         if arrays is not given:  # _check_operands returns its argument when nothing was cast
             inputs = _rewrap(inputs, arrays)
@@ -497,6 +503,14 @@ def apply(op, inputs, params):
         needs = (x._requires_grad,)
         fx = x.grad_fn
         node.next = (fx if fx is not None else (x if needs[0] else None),)
+    elif count == 3:
+        x, y, z = inputs
+        node.shapes = (a.shape, arrays[1].shape, arrays[2].shape)
+        needs = (x._requires_grad, y._requires_grad, z._requires_grad)
+        fx, fy, fz = x.grad_fn, y.grad_fn, z.grad_fn
+        node.next = (fx if fx is not None else (x if needs[0] else None),
+                     fy if fy is not None else (y if needs[1] else None),
+                     fz if fz is not None else (z if needs[2] else None))
     else:
         node.shapes = tuple([t.shape for t in arrays])
         needs = tuple([t._requires_grad for t in inputs])

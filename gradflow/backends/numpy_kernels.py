@@ -148,16 +148,18 @@ def bias_act_backward(name, g, saved, alpha=0.01, out=None):
 _SHORT_ROW = 64
 
 
+# (The ufuncs' reduce is what ndarray.max and .sum call, less their Python wrapper frame: the loss
+# takes three of these a step.)
 def _row_max(a):
     if a.shape[1] <= _SHORT_ROW:
-        return np.ascontiguousarray(a.T).max(axis=0)[:, None]
-    return a.max(axis=1, keepdims=True)
+        return np.maximum.reduce(np.ascontiguousarray(a.T), axis=0)[:, None]
+    return np.maximum.reduce(a, axis=1, keepdims=True)
 
 
 def _row_sum(a):
     if a.shape[1] <= _SHORT_ROW:
-        return np.ascontiguousarray(a.T).sum(axis=0)[:, None]
-    return a.sum(axis=1, keepdims=True)
+        return np.add.reduce(np.ascontiguousarray(a.T), axis=0)[:, None]
+    return np.add.reduce(a, axis=1, keepdims=True)
 
 
 def sgd_update(param, grad, momentum_buffer, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,

@@ -87,9 +87,9 @@ def to_half(t):
 
 def to_float32(t):
     """Inside autocast, a half tensor widened to float32 (losses run in float32)."""
-    from .shape import cast
+    if getattr(_state, "dtype", None) is not None and _floating(t) and t.dtype == np.float16:
+        from .shape import cast  # only here: an import statement costs every loss a microsecond
 
-    if autocast_dtype() is not None and _floating(t) and t.dtype == np.float16:
         return cast(t, np.float32)
     return t
 

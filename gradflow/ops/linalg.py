@@ -125,7 +125,8 @@ def product_grad_arrays(ctx, g_rows, weight_grad):
     gradient as (rows, out_features). gW is added into ``weight_grad`` when one is given (and
     ACCUMULATED returned in its place). Shared with the fused linear + activation ops."""
     x, weight = ctx.saved[:2]
-    kernels, xp = of_array(g_rows).kernels, of_array(g_rows).xp
+    backend = of_array(g_rows)
+    kernels, xp = backend.kernels, backend.xp
     in_features = ctx.shapes[1][1]
     gx = gw = None
     if weight is not None:

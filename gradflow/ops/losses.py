@@ -141,7 +141,9 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
         # labels itself and reports one outside [0, C) when the loss is read. So there an
         # ignore_index label is reported rather than skipped (the CPU skips it, as PyTorch does).
         on_host = type(labels) is np.ndarray
-        if not on_host or (int(labels.min()) >= 0 and int(labels.max()) < n_classes):
+        # (ufunc reduce: ndarray.min/max less their Python wrapper frames)
+        if not on_host or (int(np.minimum.reduce(labels, axis=None)) >= 0
+                           and int(np.maximum.reduce(labels, axis=None)) < n_classes):
             return _fused_cross_entropy(logits, target, reduction)  # checked above
     rows, loss, weight, count = _picked("cross_entropy", log_softmax(logits, axis=1), target, ignore_index)
     if label_smoothing:

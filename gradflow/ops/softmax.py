@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backends import of_array
 from ..errors import ClassIndexError, DTypeError, ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias
 from .autocast import to_float32
@@ -107,8 +108,6 @@ def _row_scale(ctx, g):
 
 @_cross_entropy.fast_vjp
 def _cross_entropy_fast_vjp(ctx, g):
-    from ..backends import of_array
-
     logits, labels = ctx.saved
     # g is read by the kernel on the device and 1/N passed by value: no multiply, no copy.
     factor = 1.0 / logits.shape[0] if ctx.params["reduction"] == "mean" and logits.shape[0] else 1.0
@@ -160,7 +159,7 @@ def check_class_labels(name, labels, rows, n_classes, reduction, what):
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
     if labels.data.size and type(labels.data) is np.ndarray:
-        low, high = int(labels.data.min()), int(labels.data.max())
+        low, high = int(np.minimum.reduce(labels.data, axis=None)), int(np.maximum.reduce(labels.data, axis=None))
         if low < 0 or high >= n_classes:
             raise ClassIndexError(f"{name}: labels must lie in [0, {n_classes}) for {n_classes} classes, "
                                   f"got values from {low} to {high}")
