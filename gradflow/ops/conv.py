@@ -4,8 +4,8 @@ For ``y = conv2d(x, w)`` (PyTorch's cross-correlation, weight (O, C/groups, kh, 
   ``gx = conv2d_input(g, w)``   col2im of ``g W``: the transposed convolution
   ``gw = conv2d_weight(x, g)``  ``gᵀ · im2col(x)``
 and the VJPs of those two are again conv2d / conv2d_input / conv2d_weight with the roles of
-their arguments swapped. Each is one im2col (a strided view of the padded input, copied once by
-the GEMM's reshape) and one batched GEMM over the groups; col2im adds back with one strided slice
+their arguments swapped. Each is one im2col (strided views of the padded input, copied in two
+passes so the long one moves contiguous runs) and one batched GEMM over the groups; col2im adds back with one strided slice
 per kernel offset (``windows.py``; at stride 1 one shift of the flattened rows, ``rows_add``). conv2d keeps x only if w needs a gradient and w only if x
 does, like matmul: average pooling (a conv with a constant kernel) therefore keeps nothing.
 
