@@ -1,7 +1,7 @@
 """Sliding windows over the last two axes, on the array module: the im2col / col2im pair.
 
-``windows`` is a strided *view* ``(..., OH, OW, kh, kw)`` of a padded array (no copy; the
-GEMM's reshape makes the one im2col copy). ``windows_add`` is its adjoint, col2im: it adds a
+``windows`` is a strided *view* ``(..., OH, OW, kh, kw)`` of a padded array (no copy; conv's
+im2col copies it, one axis of the kernel at a time). ``windows_add`` is its adjoint, col2im: it adds a
 ``(..., OH, OW, kh, kw)`` array back onto the padded grid with one strided slice per kernel
 offset — kh·kw vectorized adds, never a loop over pixels or the batch. NumPy and CuPy share the
 code: both have ``lib.stride_tricks.as_strided`` with strides in bytes.
