@@ -520,19 +520,14 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9,
         for param, array in zip(params, arrays):
             _same_shape(param, array, f"adam_update_multi param and {what}")
             _inplace_target(array, want, what)
-    grads = [_contiguous(g, dtype, "grad") for g in grads]
-    for param, grad in zip(params, grads):
-        _same_shape(param, grad, "adam_update_multi param and grad")
+    grads = _group_grads(params, grads, dtype, "adam_update_multi")
     device_id = _device_id(params)
     with cupy.cuda.Device(device_id):
         tables = [_address_table(params, True), _address_table(grads, False),
                   _address_table(masters, True) if half else np.uintp(0),
                   _address_table(exp_avgs, True), _address_table(exp_avg_sqs, True)]
         sizes = tuple(int(p.size) for p in params)
-        offsets = _table_cache.get(("offsets", device_id, sizes))
-        if offsets is None:
-            offsets = _table_cache[("offsets", device_id, sizes)] = cupy.asarray(
-                np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+        offsets = _offsets_table(device_id, sizes)
     if step_count is not None:
         if not isinstance(step_count, cupy.ndarray) or step_count.dtype != np.int64 \
                 or step_count.size != 1:
@@ -545,6 +540,26 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9,
              np.int32(bool(decoupled)),
              np.uintp(0) if step_count is None else step_count,
              np.float64(lr), np.float64(beta1), np.float64(beta2)))
+
+
+def _group_grads(params, grads, dtype, what):
+    """The gradients of a multi-tensor update, contiguous in the parameters' dtype and shapes."""
+    grads = [_contiguous(g, dtype, "grad") for g in grads]
+    for param, grad in zip(params, grads):
+        _same_shape(param, grad, f"{what} param and grad")
+    return grads
+
+
+def _offsets_table(device_id, sizes):
+    """Where each tensor of a group starts in the flattened index space (a device int64 array of
+    len(sizes) + 1), built once per (device, sizes); call under ``cupy.cuda.Device(device_id)``."""
+    import cupy
+
+    offsets = _table_cache.get(("offsets", device_id, sizes))
+    if offsets is None:
+        offsets = _table_cache[("offsets", device_id, sizes)] = cupy.asarray(
+            np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+    return offsets
 
 
 def sgd_update_multi(params, grads, buffers, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
@@ -564,18 +579,13 @@ def sgd_update_multi(params, grads, buffers, lr, momentum=0.0, dampening=0.0, we
         for param, array in zip(params, arrays):
             _same_shape(param, array, f"sgd_update_multi param and {what}")
             _inplace_target(array, dtype, what)
-    grads = [_contiguous(g, dtype, "grad") for g in grads]
-    for param, grad in zip(params, grads):
-        _same_shape(param, grad, "sgd_update_multi param and grad")
+    grads = _group_grads(params, grads, dtype, "sgd_update_multi")
     device_id = _device_id(params)
     sizes = tuple(int(p.size) for p in params)
     with cupy.cuda.Device(device_id):
         tables = [_address_table(params, True), _address_table(grads, False),
                   _address_table(buffers, True) if momentum else np.uintp(0)]
-        offsets = _table_cache.get(("offsets", device_id, sizes))
-        if offsets is None:
-            offsets = _table_cache[("offsets", device_id, sizes)] = cupy.asarray(
-                np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+        offsets = _offsets_table(device_id, sizes)
     _launch("sgd_multi_tensor_kernel", dtype, None, sum(sizes),
             (*tables, offsets, np.int64(len(params)),
              *sgd_scalars(lr, momentum, dampening, weight_decay, dtype),
