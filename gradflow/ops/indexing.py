@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..backends import of_array
-from ..errors import AxisError, DeviceError, DTypeError, ShapeError
+from ..errors import DeviceError, DTypeError, ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias
 from .registry import constant, data_of, primitive
 from .shape import _getitem, broadcast_to, getitem, jvp_total, reshape
@@ -22,12 +22,7 @@ from .shape import _getitem, broadcast_to, getitem, jvp_total, reshape
 
 def one_axis(axis, ndim, shape, what):
     """``axis`` in range(ndim) (negative counts from the end); a 0-d tensor takes 0 or -1."""
-    size = builtins.max(ndim, 1)
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{what}: axis must be an int, got {axis!r}")
-    if not -size <= axis < size:
-        raise AxisError(f"{what}: axis {axis} is out of range for a tensor of shape {tuple(shape)}")
-    return int(axis) % size
+    return check_axis(axis, ndim, shape, f"{what}: axis")
 
 
 def index_array(index, x, what):
