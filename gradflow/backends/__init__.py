@@ -84,9 +84,8 @@ class Backend:
 
 def _make_numpy_backend():
     # Not scipy.special: loading it starts SciPy's own BLAS thread pool (the note [one BLAS pool]).
-    from . import numpy_kernels, numpy_special, numpy_twins
+    from . import numpy_kernels, numpy_special
 
-    numpy_twins.install(numpy_kernels)
     return Backend("numpy", "cpu", np, numpy_kernels, numpy_special)
 
 

@@ -12,7 +12,7 @@ Contracts:
 - ``bias_act_backward(name, g, saved, alpha, out=None)`` -> ``(gz, gb)`` with ``gb = gz.sum(0)``;
   gz is written into ``out`` when given, which may be ``g`` itself.
 - ``softmax_xent_forward``/``softmax_xent_backward``, ``column_sum`` and the multi-tensor optimizer
-  updates: in ``numpy_twins.py`` (the GPU step's kernels), installed into this table at import.
+  updates: in ``numpy_twins.py`` (the GPU step's kernels), imported into this table at the end.
 - ``sgd_update`` / ``adam_update``: PyTorch's published update rules, in place.
 - ``gemm(a, b, out, trans_a, trans_b, alpha, beta)``: ``out = alpha op(a) op(b) + beta out``
   (2-D operands; NumPy's BLAS, no second thread pool).
@@ -223,3 +223,9 @@ def gemm(a, b, out, trans_a=False, trans_b=False, alpha=1.0, beta=0.0):
             block *= alpha
         out[start:start + step] += block
     return out
+
+
+# The GPU step's twins live beside their launch-budget contract; they use the helpers above, so
+# they are imported last.
+from .numpy_twins import (adam_update_multi, column_sum, sgd_update_multi, softmax_xent_backward,  # noqa: E402,F401
+                          softmax_xent_forward)

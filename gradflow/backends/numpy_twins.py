@@ -1,6 +1,6 @@
 """NumPy twins of the kernels the GPU step's launch budget added or changed (kernels/
-softmax_xent.cu, optimizers.cu, bias_activation.cu's column sum), installed into the NumPy kernel
-table by ``install``.
+softmax_xent.cu, optimizers.cu, bias_activation.cu's column sum); ``numpy_kernels`` imports them
+into the NumPy kernel table.
 
 They sit apart from ``numpy_kernels.py`` because they are the step's kernels, whose CUDA
 counterparts in ``cuda_kernels`` share one launch-budget contract; each is a table entry with the
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import numpy_kernels
 from .numpy_kernels import _row_max, _row_sum, adam_update, sgd_update
 
 
@@ -87,10 +86,3 @@ def sgd_update_multi(params, grads, buffers, lr, momentum=0.0, dampening=0.0, we
         sgd_update(param, grad, None if buffers is None else buffers[i], lr, momentum=momentum,
                    dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
                    first_step=first_step)
-
-
-def install(table=numpy_kernels):
-    """Put these twins into the NumPy kernel table (the module ``numpy_kernels``)."""
-    for name in ("softmax_xent_forward", "softmax_xent_backward", "column_sum", "adam_update_multi",
-                 "sgd_update_multi"):
-        setattr(table, name, globals()[name])

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gradflow import backends
-from gradflow.backends import numpy_kernels as twin  # with numpy_twins installed (backends/__init__)
+from gradflow.backends import numpy_kernels as twin  # the step's twins included (numpy_twins)
 
 pytestmark = [
     pytest.mark.gpu,
