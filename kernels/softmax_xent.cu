@@ -50,51 +50,76 @@ __host__ __device__ inline bool label_in_range(long long label, long long cols) 
   return label >= 0 && label < cols;
 }
 
-// loss[r] = logsumexp(z[r]) - z[r, labels[r]] with z = logits + bias. A label outside [0, cols)
-// gives NaN and sets bad_label[r] (when given): the host reads those flags only when the loss is
-// read, so validating labels costs the step no device-to-host copy.
+// Labels equal to ignore_index (PyTorch's padding convention, -100 by default) add nothing to the
+// loss or its gradient. `ignoring` is 0 for callers with no ignore_index (linear_cross_entropy):
+// there every label must be a class.
+struct IgnoredLabel {
+  long long index;
+  unsigned char ignoring;
+  __host__ __device__ bool operator()(long long label) const { return ignoring && label == index; }
+};
+
+// loss[r] = logsumexp(z[r]) - z[r, labels[r]] with z = logits + bias; 0 for an ignored label. A
+// label outside [0, cols) gives NaN and sets bad_label[r] (when given): the host reads those flags
+// only when the loss is read, so validating labels costs the step no device-to-host copy.
 template <typename T>
 __global__ void softmax_xent_forward_kernel(const T* __restrict__ logits,
                                             const T* __restrict__ bias,
                                             const long long* __restrict__ labels,
                                             T* __restrict__ loss,
                                             unsigned char* __restrict__ bad_label, long long rows,
-                                            long long cols) {
+                                            long long cols, long long ignore_index,
+                                            unsigned char ignoring) {
   typedef compute_t<T> C;
+  const IgnoredLabel ignored{ignore_index, ignoring};
   for (long long r = grid_first_index(); r < rows; r += grid_stride()) {
+    long long label = labels[r];
+    if (ignored(label)) {
+      if (bad_label) bad_label[r] = 0;
+      loss[r] = T(C(0));
+      continue;
+    }
     LogitRow<T> row{logits + r * cols, bias};
     RowLogSumExp<C> lse(row, cols);
-    long long label = labels[r];
     bool good = label_in_range(label, cols);
     if (bad_label) bad_label[r] = good ? 0 : 1;
     loss[r] = good ? T(lse.loss(row[label])) : T(math::quiet_nan(C(0)));
   }
 }
 
-// gz[r] = (softmax(z[r]) - onehot(labels[r])) * scale[r * scale_stride] * factor, z = logits +
-// bias. `scale` is the upstream gradient read on the device (stride 0: the 0-d gradient of a
-// mean or sum; 1: one per row) or null (factor alone); `factor` is 1/N for a mean, passed from
-// the host, so neither a scale multiply nor a copy of the gradient to the host is needed. A label
-// outside [0, cols) makes the row NaN, as the forward's loss is: a plain softmax would pass for a
-// gradient.
+// gz[r] = (softmax(z[r]) - onehot(labels[r])) * scale[r * scale_stride] * factor / divisor[0],
+// z = logits + bias; 0 for an ignored label. `scale` is the upstream gradient read on the device
+// (stride 0: the 0-d gradient of a mean or sum; 1: one per row) or null (factor alone); `factor`
+// is 1/N for a mean over all rows, passed from the host; `divisor` (or null) is the count of
+// labels not ignored, written on the device by masked_reduce_kernel. So neither a scale multiply
+// nor a copy to the host is needed. A label outside [0, cols) makes the row NaN, as the forward's
+// loss is: a plain softmax would pass for a gradient.
 template <typename T>
 __global__ void softmax_xent_backward_kernel(const T* __restrict__ logits,
                                              const T* __restrict__ bias,
                                              const long long* __restrict__ labels,
                                              T* __restrict__ gz, long long rows, long long cols,
                                              const T* __restrict__ scale, long long scale_stride,
-                                             compute_t<T> factor) {
+                                             compute_t<T> factor, long long ignore_index,
+                                             unsigned char ignoring,
+                                             const compute_t<T>* __restrict__ divisor) {
   typedef compute_t<T> C;
+  const IgnoredLabel ignored{ignore_index, ignoring};
   for (long long r = grid_first_index(); r < rows; r += grid_stride()) {
-    LogitRow<T> row{logits + r * cols, bias};
     T* out = gz + r * cols;
+    long long label = labels[r];
+    if (ignored(label)) {
+      for (long long j = 0; j < cols; ++j) out[j] = T(C(0));
+      continue;
+    }
+    LogitRow<T> row{logits + r * cols, bias};
     RowLogSumExp<C> lse(row, cols);
     // Softmax of a row holding +inf is undefined; make the whole row NaN like the twin (and
     // PyTorch), whose inf - inf shift does it.
-    long long label = labels[r];
     bool undefined = (lse.max > C(0) && math::isinf(lse.max)) || !label_in_range(label, cols);
     C sum = undefined ? math::quiet_nan(C(0)) : lse.sum;
     C row_factor = scale ? C(scale[r * scale_stride]) * factor : factor;
+    if (divisor) row_factor /= divisor[0];
     for (long long j = 0; j < cols; ++j) {
       C p = math::exp(row[j] - lse.max) / sum;
       if (j == label) p -= C(1);
@@ -103,15 +128,44 @@ __global__ void softmax_xent_backward_kernel(const T* __restrict__ logits,
   }
 }
 
+// The loss reduced over the labels not ignored: total[0] = Σ loss (sum) or Σ loss / count (mean;
+// 0/0 = NaN when every label is ignored, as PyTorch), count[0] = how many labels were not. The
+// count stays on the device for the backward kernel's `divisor`, so a mean that skips labels
+// costs no device-to-host copy and no launch more than an ordinary mean. One thread sums in row
+// order: deterministic, and free of shared memory so the host shim runs it; batch-sized rows
+// cost microseconds (a token-sized N wants a block reduction).
+template <typename T>
+__global__ void masked_reduce_kernel(const T* __restrict__ loss, const long long* __restrict__ labels,
+                                     long long rows, long long ignore_index,
+                                     unsigned char ignoring, unsigned char mean,
+                                     T* __restrict__ total, compute_t<T>* __restrict__ count) {
+  typedef compute_t<T> C;
+  const IgnoredLabel ignored{ignore_index, ignoring};
+  if (grid_first_index() != 0) return;
+  C sum = C(0);
+  long long kept = 0;
+  for (long long r = 0; r < rows; ++r) {
+    if (ignored(labels[r])) continue;
+    sum += C(loss[r]);
+    ++kept;
+  }
+  total[0] = T(mean ? sum / C(kept) : sum);
+  count[0] = C(kept);
+}
+
 }  // namespace gradflow
 
 #ifdef GRADFLOW_INSTANTIATE
 #define GRADFLOW_XENT_KERNELS(T)                                                                \
   template __global__ void gradflow::softmax_xent_forward_kernel<T>(                            \
-      const T*, const T*, const long long*, T*, unsigned char*, long long, long long);          \
+      const T*, const T*, const long long*, T*, unsigned char*, long long, long long,           \
+      long long, unsigned char);                                                                \
   template __global__ void gradflow::softmax_xent_backward_kernel<T>(                           \
       const T*, const T*, const long long*, T*, long long, long long, const T*, long long,      \
-      gradflow::compute_t<T>);
+      gradflow::compute_t<T>, long long, unsigned char, const gradflow::compute_t<T>*);       \
+  template __global__ void gradflow::masked_reduce_kernel<T>(                                   \
+      const T*, const long long*, long long, long long, unsigned char, unsigned char, T*,       \
+      gradflow::compute_t<T>*);
 GRADFLOW_XENT_KERNELS(float)
 GRADFLOW_XENT_KERNELS(double)
 #ifdef GRADFLOW_HAS_HALF

@@ -16,6 +16,7 @@ import scipy.special
 import gradflow as gf
 import gradflow.nn.functional as F
 from gradflow.ops.efficient_attention import efficient_attention
+from gradflow.ops.softmax import checked_cross_entropy_ignoring
 
 import cnn_reference as cnn
 
@@ -218,6 +219,18 @@ OP_CASES = [
     OpCase("sdpa_efficient_additive_mask",
            _efficient(lambda q, k, v: F.scaled_dot_product_attention(q, k, v, _on(q, ADDITIVE_MASK))),
            ((2, 3, 4), (2, 5, 4), (2, 5, 2)), lambda q, k, v: _attention(q, k, v, ADDITIVE_MASK)),
+    # Without smoothing: the general composition on the CPU; on a device the fused op that counts
+    # the kept labels itself (softmax.py's note [ignore_index on a device]).
+    OpCase("cross_entropy_ignore", lambda x: F.cross_entropy(x, _on(x, IGNORED_LABELS)), ((4, 3),),
+           lambda x: _nll(np.log(_softmax(x, 1)), IGNORED_LABELS)),
+    OpCase("cross_entropy_ignore_sum", lambda x: F.cross_entropy(x, _on(x, IGNORED_LABELS), reduction="sum"),
+           ((4, 3),), lambda x: _nll(np.log(_softmax(x, 1)), IGNORED_LABELS, "sum")),
+    OpCase("cross_entropy_ignore_none", lambda x: F.cross_entropy(x, _on(x, IGNORED_LABELS), reduction="none"),
+           ((4, 3),), lambda x: _nll(np.log(_softmax(x, 1)), IGNORED_LABELS, "none")),
+    # The device op itself, run here on its NumPy twin: ignore_index 0 is a class, as in PyTorch.
+    OpCase("cross_entropy_ignoring_op",
+           lambda x: checked_cross_entropy_ignoring(x, _on(x, LABELS), "mean", 0), ((4, 3),),
+           lambda x: _nll(np.log(_softmax(x, 1)), np.where(LABELS == 0, -100, LABELS))),
     OpCase("cross_entropy_ignore_smoothing",
            lambda x: F.cross_entropy(x, _on(x, IGNORED_LABELS), label_smoothing=0.2), ((4, 3),),
            lambda x: _nll(np.log(_softmax(x, 1)), IGNORED_LABELS, smoothing=0.2)),

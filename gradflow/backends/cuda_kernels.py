@@ -38,6 +38,7 @@ KERNELS = {
     "column_sum_kernel": ("bias_activation.cu", False),
     "softmax_xent_forward_kernel": ("softmax_xent.cu", False),
     "softmax_xent_backward_kernel": ("softmax_xent.cu", False),
+    "masked_reduce_kernel": ("softmax_xent.cu", False),
     "sgd_update_kernel": ("optimizers.cu", False),
     "adam_update_kernel": ("optimizers.cu", False),
     "adam_multi_tensor_kernel": ("optimizers.cu", False),
@@ -387,7 +388,8 @@ def softmax_xent_forward(logits, labels, bias=None, reduction="none"):
     loss = cupy.empty(logits.shape[0], dtype=logits.dtype)
     flags = cupy.empty(logits.shape[0], dtype=np.uint8)
     _launch("softmax_xent_forward_kernel", logits.dtype, None, loss.size,
-            (logits, bias, labels, loss, flags, np.int64(logits.shape[0]), np.int64(logits.shape[1])))
+            (logits, bias, labels, loss, flags, np.int64(logits.shape[0]), np.int64(logits.shape[1]),
+             np.int64(0), np.uint8(0)))
     if reduction == "mean":
         loss = loss.mean()
     elif reduction == "sum":
@@ -397,10 +399,42 @@ def softmax_xent_forward(logits, labels, bias=None, reduction="none"):
     return loss
 
 
-def softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None):
-    """(softmax(logits + bias) - onehot) * scale * factor. A device ``scale`` (the upstream
-    gradient: 0-d, or one per row) is read by the kernel; ``factor`` (1/N for a mean) is passed
-    by value: no multiply and no device-to-host copy."""
+def softmax_xent_forward_ignoring(logits, labels, ignore_index, reduction="none"):
+    """(loss, count): the loss with rows whose label is ``ignore_index`` skipped (0 under
+    'none'), reduced over the others, and how many others there are — a 0-d device array in the
+    compute type, the backward's divisor for a mean (empty under 'none'). The reduction and the
+    count are one launch (masked_reduce_kernel), so skipping labels costs no launch and no
+    device-to-host copy; other bad labels are reported when the loss is read, as above."""
+    import cupy
+
+    logits, labels, _ = _logits_and_labels(logits, labels)
+    rows, cols = logits.shape
+    compute = compute_scalar_type(logits.dtype)
+    ignore = (np.int64(ignore_index), np.uint8(1))
+    loss = cupy.empty(rows, dtype=logits.dtype)
+    flags = cupy.empty(rows, dtype=np.uint8)
+    _launch("softmax_xent_forward_kernel", logits.dtype, None, rows,
+            (logits, np.uintp(0), labels, loss, flags, np.int64(rows), np.int64(cols), *ignore))
+    if reduction == "none":
+        count = cupy.empty(0, dtype=compute)
+    else:
+        total = cupy.empty((), dtype=logits.dtype)
+        count = cupy.empty((), dtype=compute)
+        # One work item: a single thread sums (the kernel's comment says why).
+        _launch("masked_reduce_kernel", logits.dtype, None, 1,
+                (loss, labels, np.int64(rows), *ignore, np.uint8(reduction == "mean"), total, count))
+        loss = total
+    if flags.size:
+        _watch_labels(loss, flags, cols)
+    return loss, count
+
+
+def softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None, ignore_index=None, divisor=None):
+    """(softmax(logits + bias) - onehot) * scale * factor / divisor, rows whose label is
+    ``ignore_index`` zero. A device ``scale`` (the upstream gradient: 0-d, or one per row) is read
+    by the kernel; ``factor`` (1/N for a mean) is passed by value; ``divisor`` (the count of
+    labels not ignored, from softmax_xent_forward_ignoring) stays on the device: no multiply and
+    no device-to-host copy."""
     import cupy
 
     logits, labels, bias = _logits_and_labels(logits, labels, bias)
@@ -413,10 +447,17 @@ def softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None):
     else:
         # A host number; a null pointer: CuPy passes NumPy integers by value, 8 bytes like a pointer.
         scale_array, stride, factor = np.uintp(0), 0, factor * float(scale)
+    if divisor is None:
+        divisor = np.uintp(0)
+    else:
+        divisor = _contiguous(divisor, np.dtype(scalar), "divisor")
+        if divisor.size != 1:
+            raise ShapeError(f"the divisor is one count, got shape {divisor.shape}")
+    ignore = (np.int64(0), np.uint8(0)) if ignore_index is None else (np.int64(ignore_index), np.uint8(1))
     gz = cupy.empty_like(logits)
     _launch("softmax_xent_backward_kernel", logits.dtype, None, logits.shape[0],
             (logits, bias, labels, gz, np.int64(logits.shape[0]), np.int64(logits.shape[1]),
-             scale_array, np.int64(stride), scalar(factor)))
+             scale_array, np.int64(stride), scalar(factor), *ignore, divisor))
     return gz
 
 

@@ -9,9 +9,14 @@ same name and arguments as its CUDA counterpart:
 - ``softmax_xent_forward(logits, labels, bias=None, reduction="none")`` -> the loss of
   ``z = logits + bias``: per row ``log Σ e^(z - max) + (max - z[label])`` (the large terms cancel
   before they meet the small one), then reduced. Raises IndexError for a label outside [0, C).
-- ``softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None)`` ->
-  ``(softmax(z) - onehot) * scale * factor``; ``scale`` a number, a 0-d array or one per row
-  (the upstream gradient), ``factor`` 1/N for a mean.
+- ``softmax_xent_forward_ignoring(logits, labels, ignore_index, reduction="none")`` ->
+  ``(loss, count)``: rows whose label is ``ignore_index`` add nothing (0 under 'none'), a mean
+  divides by ``count``, the number of other rows (0-d, the compute dtype; empty under 'none'),
+  and 0/0 is NaN as in PyTorch.
+- ``softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None, ignore_index=None,
+  divisor=None)`` -> ``(softmax(z) - onehot) * scale * factor / divisor``, ignored rows 0;
+  ``scale`` a number, a 0-d array or one per row (the upstream gradient), ``factor`` 1/N for a
+  mean, ``divisor`` the count from the forward.
 - ``column_sum(a)`` -> ``a.sum(axis=0)``: a bias gradient from the gradient of ``x Wᵀ + b``.
 - ``sgd_update_multi(params, grads, buffers, lr, ...)``: ``sgd_update`` on every tensor of a group
   (``buffers`` None without momentum).
@@ -50,14 +55,37 @@ def softmax_xent_forward(logits, labels, bias=None, reduction="none"):
     return per_row
 
 
-def softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None):
+def softmax_xent_forward_ignoring(logits, labels, ignore_index, reduction="none"):
+    kept = labels != ignore_index
+    per_row = softmax_xent_forward(logits, np.where(kept, labels, 0))
+    per_row[~kept] = 0
+    compute = np.float32 if logits.dtype == np.float16 else logits.dtype.type  # the kernels' compute_t
+    if reduction == "none":
+        return per_row, np.empty(0, dtype=compute)
+    count = np.array(np.count_nonzero(kept), dtype=compute)
+    total = per_row.sum(dtype=compute)
+    if reduction == "mean":
+        with np.errstate(invalid="ignore"):  # every label ignored: NaN, as PyTorch's mean
+            total = total / count
+    return np.array(total, dtype=logits.dtype), count
+
+
+def softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None, ignore_index=None, divisor=None):
     z = _shifted_logits(logits, bias)
     probs = np.exp(z - _row_max(z))
     probs /= _row_sum(probs)
-    probs[np.arange(logits.shape[0]), labels] -= 1
+    rows = np.arange(logits.shape[0])
+    if ignore_index is None:
+        probs[rows, labels] -= 1
+    else:
+        kept = labels != ignore_index
+        probs[rows[kept], labels[kept]] -= 1
+        probs[~kept] = 0
     scale = np.asarray(scale, dtype=logits.dtype)
     if factor != 1.0:
         scale = scale * logits.dtype.type(factor)
+    if divisor is not None:
+        scale = (scale / np.asarray(divisor).reshape(())).astype(logits.dtype)
     probs *= scale.reshape(-1, 1) if scale.ndim else scale
     return probs
 

@@ -20,6 +20,7 @@ from .elementwise import abs, clip, log, where
 from .reduce import sum
 from .shape import getitem, reshape, transpose
 from .softmax import checked_cross_entropy as _fused_cross_entropy, log_softmax
+from .softmax import checked_cross_entropy_ignoring as _fused_cross_entropy_ignoring
 from .autocast import float32_under_autocast
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -137,13 +138,15 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
     _check_class_target("cross_entropy", logits, target)
     labels = target.data
     if logits.ndim == 2 and not label_smoothing and labels.size:
-        # On a GPU, reading min/max would stall the host twice a step: the fused kernel checks the
-        # labels itself and reports one outside [0, C) when the loss is read. So there an
-        # ignore_index label is reported rather than skipped (the CPU skips it, as PyTorch does).
-        on_host = type(labels) is np.ndarray
-        # (ufunc reduce: ndarray.min/max less their Python wrapper frames)
-        if not on_host or (int(np.minimum.reduce(labels, axis=None)) >= 0
-                           and int(np.maximum.reduce(labels, axis=None)) < n_classes):
+        if type(labels) is not np.ndarray:
+            # On a GPU, reading the labels' range would stall the host every step: the fused
+            # kernels skip ignore_index and report other labels outside [0, C) when the loss is
+            # read (the note [ignore_index on a device] in softmax.py).
+            return _fused_cross_entropy_ignoring(logits, target, reduction, ignore_index)
+        # (ufunc reduce: ndarray.min/max less their Python wrapper frames.) With every label a
+        # class and ignore_index none, no label is skipped: the fused op without the count.
+        if (not 0 <= ignore_index < n_classes and int(np.minimum.reduce(labels, axis=None)) >= 0
+                and int(np.maximum.reduce(labels, axis=None)) < n_classes):
             return _fused_cross_entropy(logits, target, reduction)  # checked above
     rows, loss, weight, count = _picked("cross_entropy", log_softmax(logits, axis=1), target, ignore_index)
     if label_smoothing:

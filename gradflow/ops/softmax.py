@@ -14,7 +14,7 @@ from ..tensor import Tensor, _axis_alias
 from .autocast import to_float32
 from .elementwise import exp
 from .reduce import sum
-from .registry import primitive
+from .registry import constant, data_of, primitive
 from .shape import unsqueeze
 from .autocast import float32_under_autocast
 
@@ -186,3 +186,65 @@ def checked_cross_entropy(logits, labels, reduction):
     """``cross_entropy`` for a caller that has made its checks already (nn.functional's
     cross_entropy): reading the labels' range twice cost the textbook step two more reductions."""
     return _cross_entropy(to_float32(logits), labels, reduction=reduction)
+
+
+def checked_cross_entropy_ignoring(logits, labels, reduction, ignore_index):
+    """``checked_cross_entropy`` skipping the labels equal to ``ignore_index`` (the note
+    [ignore_index on a device] below)."""
+    return _cross_entropy_ignoring(to_float32(logits), labels, reduction=reduction, ignore_index=int(ignore_index))
+
+
+# Note: [ignore_index on a device]
+# Skipping the labels equal to ignore_index needs their count (a mean divides by it), and on a GPU
+# counting them on the host would stall every step. So this op's kernels count them on the device:
+# the forward's reduction also writes the count, which the node keeps (4 bytes for float32 logits,
+# counted by the memory tracker like any kept array) for the backward kernel to divide by. The CPU
+# keeps using ``cross_entropy`` above or the general composition, whose label checks are free there.
+@primitive("cross_entropy_ignoring", save=("logits", "labels"), keeps=1)
+def _cross_entropy_ignoring(backend, logits, labels, reduction, ignore_index):
+    return backend.kernels.softmax_xent_forward_ignoring(logits, labels, ignore_index, reduction)
+
+
+@_cross_entropy_ignoring.fast_vjp
+def _cross_entropy_ignoring_fast_vjp(ctx, g):
+    logits, labels, count = ctx.saved
+    divisor = count if ctx.params["reduction"] == "mean" else None
+    return of_array(g).kernels.softmax_xent_backward(
+        logits, labels, g, 1.0, ignore_index=ctx.params["ignore_index"], divisor=divisor), None
+
+
+def _kept_rows(logits, labels, ignore_index):
+    """(onehot of the labels not ignored, 1.0 per row not ignored) as arrays of the logits' type."""
+    xp = of_array(logits).xp
+    kept = labels != ignore_index
+    onehot = xp.zeros_like(logits)
+    rows = xp.arange(logits.shape[0])
+    onehot[rows[kept], labels[kept]] = 1
+    return onehot, kept.astype(logits.dtype)[:, None]
+
+
+def _per_count(ctx, count, value):
+    """``value`` divided by the count of labels not ignored, for a mean (0/0 gives NaN)."""
+    if ctx.params["reduction"] != "mean":
+        return value
+    with np.errstate(divide="ignore"):
+        return value * constant(1.0 / count)
+
+
+@_cross_entropy_ignoring.vjp
+def _cross_entropy_ignoring_vjp(ctx, g):
+    logits, labels, count = ctx.saved
+    onehot, kept = _kept_rows(data_of(logits), data_of(labels), ctx.params["ignore_index"])
+    scale = unsqueeze(g, 1) if ctx.params["reduction"] == "none" else _per_count(ctx, count, g)
+    return (softmax(logits, axis=1) - constant(onehot)) * (constant(kept) * scale), None
+
+
+@_cross_entropy_ignoring.jvp
+def _cross_entropy_ignoring_jvp(ctx, t, t_labels):
+    logits, labels = ctx.inputs
+    onehot, kept = _kept_rows(logits.data, labels.data, ctx.params["ignore_index"])
+    per_row = sum((softmax(logits, axis=1) - Tensor(onehot)) * Tensor(kept) * t, axis=1)
+    if ctx.params["reduction"] == "none":
+        return per_row
+    count = kept.sum(dtype=np.float64 if kept.dtype == np.float64 else np.float32)
+    return _per_count(ctx, count, sum(per_row))

@@ -80,16 +80,25 @@ const char* gf_activation_saves(int i) { return i >= 0 && i < k_count ? kSaves[i
   }                                                                                             \
   extern "C" void gf_softmax_xent_forward_##suffix(                                             \
       const T* logits, const T* bias, const long long* labels, T* loss, unsigned char* bad,     \
-      long long rows, long long cols, unsigned grid, unsigned block) {                          \
+      long long rows, long long cols, long long ignore_index, int ignoring, unsigned grid,      \
+      unsigned block) {                                                                         \
     host_launch(grid, block, gradflow::softmax_xent_forward_kernel<T>, logits, bias, labels,    \
-                loss, bad, rows, cols);                                                         \
+                loss, bad, rows, cols, ignore_index, (unsigned char)ignoring);                  \
   }                                                                                             \
   extern "C" void gf_softmax_xent_backward_##suffix(                                            \
       const T* logits, const T* bias, const long long* labels, T* gz, long long rows,           \
-      long long cols, const T* scale, long long scale_stride, double factor, unsigned grid,     \
+      long long cols, const T* scale, long long scale_stride, double factor,                    \
+      long long ignore_index, int ignoring, const compute_t<T>* divisor, unsigned grid,         \
       unsigned block) {                                                                         \
     host_launch(grid, block, gradflow::softmax_xent_backward_kernel<T>, logits, bias, labels,   \
-                gz, rows, cols, scale, scale_stride, compute_t<T>(factor));                     \
+                gz, rows, cols, scale, scale_stride, compute_t<T>(factor), ignore_index,        \
+                (unsigned char)ignoring, divisor);                                              \
+  }                                                                                             \
+  extern "C" void gf_masked_reduce_##suffix(                                                    \
+      const T* loss, const long long* labels, long long rows, long long ignore_index,           \
+      int ignoring, int mean, T* total, compute_t<T>* count, unsigned grid, unsigned block) {   \
+    host_launch(grid, block, gradflow::masked_reduce_kernel<T>, loss, labels, rows,             \
+                ignore_index, (unsigned char)ignoring, (unsigned char)mean, total, count);      \
   }                                                                                             \
   extern "C" void gf_column_sum_##suffix(const compute_t<T>* partial, T* out, long long chunks, \
                                          long long cols, unsigned grid, unsigned block) {       \

@@ -140,7 +140,7 @@ class HostKernels:
         return gz, gb
 
     def softmax_xent_forward(self, logits, labels, bias=None, launch=DEFAULT_LAUNCH,
-                             with_flags=False):
+                             with_flags=False, ignore_index=None):
         """Per-row loss of logits (+ bias); with ``with_flags`` also the per-row bad-label flags."""
         logits = np.ascontiguousarray(logits)
         labels = np.ascontiguousarray(labels, dtype=np.int64)
@@ -150,11 +150,11 @@ class HostKernels:
         self._entry("softmax_xent_forward", logits.dtype)(
             self._ptr(logits), self._ptr(bias), self._ptr(labels), self._ptr(loss),
             self._ptr(flags), ctypes.c_longlong(logits.shape[0]),
-            ctypes.c_longlong(logits.shape[1]), *map(ctypes.c_uint, launch))
+            ctypes.c_longlong(logits.shape[1]), *self._ignore(ignore_index), *map(ctypes.c_uint, launch))
         return (loss, flags) if with_flags else loss
 
     def softmax_xent_backward(self, logits, labels, scale, factor=1.0, bias=None,
-                              launch=DEFAULT_LAUNCH):
+                              launch=DEFAULT_LAUNCH, ignore_index=None, divisor=None):
         """``scale`` a number (passed in ``factor``) or an array read in the kernel: 0-d (stride
         0) or one per row."""
         logits = np.ascontiguousarray(logits)
@@ -168,12 +168,33 @@ class HostKernels:
             scale_array = np.array(scale, dtype=logits.dtype, order="C")
         else:
             factor = factor * scale
+        if divisor is not None:
+            divisor = np.array(divisor, dtype=compute_scalar_type(logits.dtype), order="C")
         self._entry("softmax_xent_backward", logits.dtype)(
             self._ptr(logits), self._ptr(bias), self._ptr(labels), self._ptr(gz),
             ctypes.c_longlong(logits.shape[0]), ctypes.c_longlong(logits.shape[1]),
             self._ptr(scale_array), ctypes.c_longlong(stride), ctypes.c_double(factor),
-            *map(ctypes.c_uint, launch))
+            *self._ignore(ignore_index), self._ptr(divisor), *map(ctypes.c_uint, launch))
         return gz
+
+    def masked_reduce(self, loss, labels, ignore_index, mean, launch=DEFAULT_LAUNCH):
+        """(total, count) of the per-row ``loss`` over the labels not equal to ``ignore_index``."""
+        loss = np.ascontiguousarray(loss)
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        total = np.full((), np.nan, dtype=loss.dtype)
+        count = np.full((), -1, dtype=compute_scalar_type(loss.dtype))
+        self._entry("masked_reduce", loss.dtype)(
+            self._ptr(loss), self._ptr(labels), ctypes.c_longlong(loss.shape[0]),
+            *self._ignore(ignore_index), ctypes.c_int(int(mean)), self._ptr(total),
+            self._ptr(count), *map(ctypes.c_uint, launch))
+        return total, count
+
+    @staticmethod
+    def _ignore(ignore_index):
+        """The kernels' (ignore_index, ignoring) pair; None: no label is skipped."""
+        if ignore_index is None:
+            return ctypes.c_longlong(0), ctypes.c_int(0)
+        return ctypes.c_longlong(ignore_index), ctypes.c_int(1)
 
     def column_sum(self, a, launch=DEFAULT_LAUNCH):
         """Σ over rows of a C-contiguous (rows, cols) array in the compute type, by the bias

@@ -140,6 +140,49 @@ def test_good_labels_read_cleanly_and_per_row_losses_are_checked_too(cuda):
         per_row.numpy()
 
 
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_ignore_index_is_skipped_on_the_device_as_on_the_cpu(cuda, reduction):
+    """PyTorch's padding convention on a device: a label equal to ignore_index adds nothing and
+    leaves the mean's count, without a device-to-host copy (it was reported as out of range)."""
+    rng = np.random.default_rng(3)
+    host_logits = rng.normal(size=(6, 4))
+    labels = np.array([1, -100, 3, 0, -100, 2])
+    results = {}
+    for device in ("cpu", "cuda"):
+        logits = gf.tensor(host_logits, device=device, requires_grad=True)
+        start = len(cuda.events)
+        loss = F.cross_entropy(logits, gf.tensor(labels, device=device), reduction=reduction)
+        (loss.sum() if reduction == "none" else loss).backward()
+        if device == "cuda":
+            assert cuda.counts(cuda.events[start:])[1] == 0
+        results[device] = loss.numpy(), logits.grad.numpy()
+    np.testing.assert_allclose(results["cuda"][0], results["cpu"][0], rtol=1e-12)
+    np.testing.assert_allclose(results["cuda"][1], results["cpu"][1], rtol=1e-12, atol=1e-15)
+    assert (results["cuda"][1][[1, 4]] == 0).all()
+
+
+def test_every_label_ignored_gives_nan_and_a_class_can_be_ignored(cuda):
+    logits = gf.tensor(np.zeros((2, 3), np.float32), device="cuda", requires_grad=True)
+    assert np.isnan(F.cross_entropy(logits, gf.tensor([-100, -100], device="cuda")).item())
+    # ignore_index inside [0, C): that class's rows are skipped, as in PyTorch.
+    loss = F.cross_entropy(logits, gf.tensor([0, 2], device="cuda"), ignore_index=0)
+    assert loss.item() == pytest.approx(np.log(3))
+    loss.backward()
+    np.testing.assert_allclose(logits.grad.numpy(), [[0, 0, 0], [1 / 3, 1 / 3, -2 / 3]], rtol=1e-6)
+
+
+def test_the_kept_label_count_is_counted_by_the_memory_tracker(cuda):
+    """The device loss keeps its logits (an input, not counted), its labels (an input) and the
+    count of labels not ignored: 4 bytes for float32 logits, which the tracker must see."""
+    logits = gf.tensor(np.zeros((5, 3), np.float32), device="cuda", requires_grad=True)
+    labels = gf.tensor([0, -100, 2, 1, 1], device="cuda")
+    with gf.memory.track() as tracker:
+        loss = F.cross_entropy(logits, labels)
+    assert tracker.retained_bytes == 4
+    loss.backward()
+    assert tracker.retained_bytes == 0
+
+
 # ---- 4. one RawKernel per (kernel, dtype, activation, device) ----
 
 def test_kernel_functions_are_built_once(cuda):

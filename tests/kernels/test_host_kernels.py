@@ -279,6 +279,48 @@ def test_softmax_xent_backward_matches_twin(host_kernels, dtype, per_row, launch
     assert_agree(got, want, 4 + logits.shape[1], row_scale, "softmax xent gradient")
 
 
+@pytest.mark.parametrize("ignore_index", [-100, 3])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_xent_ignoring_matches_twin(host_kernels, dtype, ignore_index):
+    """Rows labelled ignore_index: loss 0, gradient 0, left out of the mean's count (PyTorch's
+    rule); an ignore_index inside [0, C) skips that class's rows."""
+    logits, labels = logits_cases(dtype)
+    labels = labels.copy()
+    labels[::4] = ignore_index
+    kept = labels != ignore_index
+    with np.errstate(all="ignore"):
+        want_rows = twin.softmax_xent_forward(logits, np.where(kept, labels, 0))
+        want_rows[~kept] = 0
+        want_mean, want_count = twin.softmax_xent_forward_ignoring(logits, labels, ignore_index, "mean")
+    got_rows = host_kernels.softmax_xent_forward(logits, labels, ignore_index=ignore_index)
+    finite = np.where(np.isfinite(logits), np.abs(logits), 0).max(axis=1)
+    assert_agree(got_rows, want_rows, 4 + logits.shape[1], finite + 1, "loss skipping labels")
+    assert (got_rows[~kept] == 0).all() and want_count == kept.sum()
+    for mean in (True, False):
+        total, count = host_kernels.masked_reduce(got_rows, labels, ignore_index, mean)
+        assert count == kept.sum()
+        with np.errstate(all="ignore"):
+            expected = got_rows.astype(np.float64).sum() / (count if mean else 1)
+        np.testing.assert_allclose(total, expected, rtol=1e-2 if dtype == np.float16 else 1e-5)
+    np.testing.assert_allclose(host_kernels.masked_reduce(got_rows, labels, ignore_index, True)[0], want_mean,
+                               rtol=1e-2 if dtype == np.float16 else 1e-5)
+    scale = np.array(2.0, dtype)
+    with np.errstate(all="ignore"):
+        want = twin.softmax_xent_backward(logits, labels, scale, ignore_index=ignore_index, divisor=want_count)
+    got = host_kernels.softmax_xent_backward(logits, labels, scale, ignore_index=ignore_index,
+                                             divisor=want_count)
+    assert (got[~kept] == 0).all()
+    assert_agree(got, want, 4 + logits.shape[1], np.full(logits.shape, 2.0 / kept.sum()),
+                 "gradient skipping labels")
+
+
+def test_masked_reduce_of_only_ignored_labels_is_nan(host_kernels):
+    total, count = host_kernels.masked_reduce(np.zeros(3), [-100, -100, -100], -100, True)
+    assert np.isnan(total) and count == 0
+    total, count = host_kernels.masked_reduce(np.ones(3), [-100, -100, -100], -100, False)
+    assert total == 0 and count == 0
+
+
 SGD_CASES = [
     dict(momentum=0.0),
     dict(momentum=0.0, weight_decay=1e-2),
