@@ -25,6 +25,7 @@ IGNORED_LABELS = np.array([2, -100, 1, 0])          # one target equal to ignore
 SPATIAL_LABELS = np.array([[0, 2], [1, -100]])      # (N, d1) targets for (N, C, d1) logits
 TOKENS = np.array([[0, 2, 2], [1, 0, 3]])           # embedding indices, one row repeated
 ADDITIVE_MASK = np.array([[0.5, -1.0, 0.0, 2.0, -0.3], [1.0, 0.2, -2.0, 0.0, 0.1], [0.0, 0.0, 0.3, -0.5, 1.5]])
+UNPOOL_INDICES = np.array([[[[0, 3, 5], [13, 9, 22]], [[29, 2, 7], [12, 14, 17]]]])  # max_unpool2d: one per cell
 BOOL_MASK = np.array([[True, False, True, True, False], [False, True, True, False, False],
                       [True, True, True, True, True]])
 
@@ -332,6 +333,21 @@ OP_CASES = [
            lambda x: cnn.pool2d(x, 3, 2, 1, reduce=np.mean, fill=0.0)),
     OpCase("avg_pool2d_real_cells", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), ((1, 2, 5, 4),),
            lambda x: cnn.pool2d(x, 3, 2, 1, reduce=np.nanmean, fill=np.nan)),
+    # pooling options (issue 14 follow-up): ceil mode, dilation, 1-D pools, unpooling
+    OpCase("max_pool2d_ceil_dilation", lambda x: F.max_pool2d(x, 2, 2, 1, dilation=(2, 1), ceil_mode=True),
+           ((1, 2, 6, 5),), lambda x: cnn.pool2d(x, 2, 2, 1, dilation=(2, 1), ceil_mode=True)),
+    OpCase("max_pool2d_ceil_unpadded", lambda x: F.max_pool2d(x, (2, 3), 2, ceil_mode=True), ((1, 2, 5, 6),),
+           lambda x: cnn.pool2d(x, (2, 3), 2, ceil_mode=True)),
+    OpCase("avg_pool2d_ceil", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True), ((1, 2, 6, 5),),
+           lambda x: cnn.pool2d(x, 3, 2, 1, reduce=np.mean, fill=0.0, ceil_mode=True)),
+    OpCase("avg_pool2d_ceil_real_cells", lambda x: F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False),
+           ((1, 2, 5, 3),), lambda x: cnn.pool2d(x, 2, 2, reduce=np.mean, ceil_mode=True)),
+    OpCase("max_pool1d", lambda x: F.max_pool1d(x, 3, 2, 1, ceil_mode=True), ((2, 3, 6),),
+           lambda x: cnn.pool2d(x[:, :, None], (1, 3), (1, 2), (0, 1), ceil_mode=True)[:, :, 0]),
+    OpCase("avg_pool1d", lambda x: F.avg_pool1d(x, 2, 1, 1, count_include_pad=False), ((2, 3, 5),),
+           lambda x: cnn.pool2d(x[:, :, None], (1, 2), (1, 1), (0, 1), reduce=np.mean, fill=np.nan)[:, :, 0]),
+    OpCase("max_unpool2d", lambda x: F.max_unpool2d(x, _on(x, UNPOOL_INDICES), 2, output_size=(5, 6)),
+           ((1, 2, 2, 3),), lambda x: cnn.max_unpool2d(x, UNPOOL_INDICES, (5, 6))),
     OpCase("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (3, 2)), ((1, 2, 5, 7),),
            lambda x: cnn.adaptive_avg_pool2d(x, (3, 2))),
     OpCase("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
