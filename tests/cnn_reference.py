@@ -108,17 +108,25 @@ def group_norm(x, groups, weight, bias, eps=1e-5):
     return normalized * weight.reshape(shape) + bias.reshape(shape)
 
 
-def resize(x, out_hw, scales, mode):
-    """PyTorch's align_corners=False source coordinates, pixel by pixel."""
+def resize(x, out_hw, scales, mode, align_corners=False):
+    """PyTorch's source coordinates, pixel by pixel."""
     h, w = x.shape[2:]
     out = np.zeros(x.shape[:2] + tuple(out_hw))
+
+    def source(i, scale, size, out_size):
+        if align_corners:
+            return i * (size - 1) / (out_size - 1) if out_size > 1 else 0.0
+        return max((i + 0.5) * scale - 0.5, 0.0)
+
     for i in range(out_hw[0]):
         for j in range(out_hw[1]):
-            if mode == "nearest":
-                out[:, :, i, j] = x[:, :, min(int(i * scales[0]), h - 1), min(int(j * scales[1]), w - 1)]
+            if mode in ("nearest", "nearest-exact"):
+                shift = 0.5 if mode == "nearest-exact" else 0.0
+                out[:, :, i, j] = x[:, :, min(int((i + shift) * scales[0]), h - 1),
+                                    min(int((j + shift) * scales[1]), w - 1)]
                 continue
             total = 0.0
-            sy, sx = max((i + 0.5) * scales[0] - 0.5, 0.0), max((j + 0.5) * scales[1] - 0.5, 0.0)
+            sy, sx = source(i, scales[0], h, out_hw[0]), source(j, scales[1], w, out_hw[1])
             y0, x0 = min(int(sy), h - 1), min(int(sx), w - 1)
             y1, x1 = min(y0 + 1, h - 1), min(x0 + 1, w - 1)
             ly, lx = sy - y0, sx - x0

@@ -366,6 +366,16 @@ OP_CASES = [
            lambda x: cnn.resize(x, (5, 7), (3 / 5, 4 / 7), "nearest")),
     OpCase("interpolate_bilinear", lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"), ((1, 2, 3, 4),),
            lambda x: cnn.resize(x, (6, 8), (0.5, 0.5), "bilinear")),
+    OpCase("interpolate_bilinear_align_corners",
+           lambda x: F.interpolate(x, size=(5, 3), mode="bilinear", align_corners=True), ((1, 2, 3, 4),),
+           lambda x: cnn.resize(x, (5, 3), (None, None), "bilinear", align_corners=True)),
+    OpCase("interpolate_linear_1d", lambda x: F.interpolate(x, scale_factor=1.5, mode="linear"), ((2, 3, 4),),
+           lambda x: cnn.resize(x[:, :, None], (1, 6), (1.0, 1 / 1.5), "bilinear")[:, :, 0]),
+    OpCase("interpolate_linear_1d_align_corners",
+           lambda x: F.interpolate(x, size=7, mode="linear", align_corners=True), ((2, 3, 4),),
+           lambda x: cnn.resize(x[:, :, None], (1, 7), (None, None), "bilinear", align_corners=True)[:, :, 0]),
+    OpCase("interpolate_nearest_exact", lambda x: F.interpolate(x, size=(5, 3), mode="nearest-exact"),
+           ((1, 2, 3, 4),), lambda x: cnn.resize(x, (5, 3), (3 / 5, 4 / 3), "nearest-exact")),
     # ----- end of the CNN layers
 ]
 

@@ -15,7 +15,7 @@ from .layers import MLP, Dropout, Flatten, Linear, Sequential, Unflatten
 from .module import IncompatibleKeys, Module
 from .parameter import Parameter
 from .pooling import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d,
-                      MaxUnpool2d)
+                      MaxUnpool2d, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d)
 from .transformer import Embedding, LayerNorm, MultiheadAttention, TransformerEncoderLayer
 
 __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Sequential", "Dropout", "Flatten", "MLP",
@@ -25,4 +25,5 @@ __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Sequential", 
 __all__ += ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "BatchNorm1d",
             "BatchNorm2d", "GroupNorm", "Unflatten"]
 __all__ += ["LayerNorm", "Embedding", "MultiheadAttention", "TransformerEncoderLayer"]
-__all__ += ["MaxPool1d", "AvgPool1d", "MaxUnpool1d", "MaxUnpool2d"]
+__all__ += ["MaxPool1d", "AvgPool1d", "MaxUnpool1d", "MaxUnpool2d", "Upsample", "UpsamplingNearest2d",
+            "UpsamplingBilinear2d"]

@@ -1,4 +1,4 @@
-"""Pooling, unpooling and resizing layers with PyTorch's names, arguments and defaults.
+"""Pooling, unpooling and resizing (Upsample) layers with PyTorch's names, arguments and defaults.
 
 They hold no parameters: each stores its arguments and calls its ``gradflow.nn.functional``
 function (the 1-D ones are the 2-D ones over a height-1 image, ``gradflow/ops/pool1d.py``).
@@ -105,3 +105,34 @@ class AdaptiveAvgPool2d(_Pool):
 
     def forward(self, x):
         return F.adaptive_avg_pool2d(x, self.output_size)
+
+
+class Upsample(_Pool):
+    """Resize (N, C, L) or (N, C, H, W) inputs to ``size`` or by ``scale_factor`` (``F.interpolate``).
+
+    >>> import gradflow as gf
+    >>> gf.nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)(gf.ones(1, 1, 2, 3)).shape
+    (1, 1, 4, 6)
+    """
+
+    def __init__(self, size=None, scale_factor=None, mode="nearest", align_corners=None, recompute_scale_factor=None):
+        super().__init__(size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners,
+                         recompute_scale_factor=recompute_scale_factor)
+
+    def forward(self, x):
+        return F.interpolate(x, self.size, self.scale_factor, self.mode, self.align_corners,
+                             self.recompute_scale_factor)
+
+
+class UpsamplingNearest2d(Upsample):
+    """``Upsample(mode="nearest")`` for (N, C, H, W) inputs."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="nearest")
+
+
+class UpsamplingBilinear2d(Upsample):
+    """``Upsample(mode="bilinear", align_corners=True)``, as PyTorch defines this class."""
+
+    def __init__(self, size=None, scale_factor=None):
+        super().__init__(size, scale_factor, mode="bilinear", align_corners=True)

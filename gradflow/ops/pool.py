@@ -9,8 +9,9 @@ saved. The rule scatters g into the winning cells (``window_scatter``, col2im) a
 scatter's own VJP is the matching gather (``window_gather``), so every order is exact where the
 maximum is unique.
 
-avg_pool2d is conv2d with a constant 1/(kh·kw) kernel on the channels folded into the batch
-(PyTorch's count_include_pad=True), so it keeps nothing; adaptive_avg_pool2d is two products
+avg_pool2d is conv2d with a constant kernel of ones on the channels folded into the batch, divided
+by kh·kw — or, where windows differ in size (count_include_pad=False, ceil mode), by each window's
+cell count, a constant (OH, OW) array that the product keeps; adaptive_avg_pool2d is two products
 with constant pooling matrices (PyTorch's bins floor(i·H/out) .. ceil((i+1)·H/out)).
 """
 from __future__ import annotations

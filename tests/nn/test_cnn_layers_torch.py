@@ -34,6 +34,14 @@ CASES = [
     ("AvgPool1d", lambda m: m.AvgPool1d(3, stride=2, padding=1, ceil_mode=True, count_include_pad=False), (2, 3, 8)),
     ("AvgPool1d_unbatched", lambda m: m.AvgPool1d(2), (3, 7)),
     ("AdaptiveAvgPool2d", lambda m: m.AdaptiveAvgPool2d((3, 2)), (2, 3, 7, 5)),
+    ("Upsample_nearest", lambda m: m.Upsample(scale_factor=(2, 1.5)), (2, 3, 3, 4)),
+    ("Upsample_nearest_exact", lambda m: m.Upsample(size=(5, 7), mode="nearest-exact"), (1, 2, 3, 4)),
+    ("Upsample_bilinear_align_corners", lambda m: m.Upsample(size=(5, 7), mode="bilinear", align_corners=True),
+     (2, 2, 3, 4)),
+    ("Upsample_linear", lambda m: m.Upsample(scale_factor=2.5, mode="linear"), (2, 3, 4)),
+    ("Upsample_linear_align_corners", lambda m: m.Upsample(size=9, mode="linear", align_corners=True), (2, 3, 4)),
+    ("UpsamplingBilinear2d", lambda m: m.UpsamplingBilinear2d(scale_factor=2), (1, 2, 3, 3)),
+    ("UpsamplingNearest2d", lambda m: m.UpsamplingNearest2d(size=(4, 5)), (1, 2, 3, 3)),
     ("BatchNorm1d", lambda m: m.BatchNorm1d(5), (8, 5)),
     ("BatchNorm1d_sequence", lambda m: m.BatchNorm1d(3, momentum=0.3), (4, 3, 6)),
     ("BatchNorm2d", lambda m: m.BatchNorm2d(3, eps=1e-3), (4, 3, 5, 5)),
@@ -198,3 +206,15 @@ def test_pooling_errors_name_the_arguments():
         F.max_unpool2d(gf.randn(1, 1, 2, 2), gf.zeros(1, 1, 2, 2, dtype="int64"), 2, output_size=(9, 4))
     with pytest.raises(gf.errors.DTypeError, match="integers"):
         F.max_unpool2d(gf.randn(1, 1, 2, 2), gf.zeros(1, 1, 2, 2), 2)
+
+
+def test_interpolate_errors_name_the_mode_and_shape():
+    F = gf.nn.functional
+    with pytest.raises(gf.errors.ShapeError, match=r"'bilinear' takes \(N, C, H, W\).*\(2, 3, 4\)"):
+        F.interpolate(gf.randn(2, 3, 4), scale_factor=2, mode="bilinear")
+    with pytest.raises(ValueError, match="align_corners applies to the linear modes only"):
+        F.interpolate(gf.randn(1, 1, 2, 2), scale_factor=2, align_corners=True)
+    with pytest.raises(ValueError, match="'bicubic'"):
+        F.interpolate(gf.randn(1, 1, 2, 2), scale_factor=2, mode="bicubic")
+    with pytest.raises(ValueError, match=r"size \(3, 4\) must give 1 value"):
+        F.interpolate(gf.randn(1, 1, 2), size=(3, 4), mode="linear")
