@@ -11,12 +11,13 @@ from .norm import BatchNorm1d, BatchNorm2d, GroupNorm
 from .activations import ACTIVATION_MODULES, GELU, LeakyReLU, ReLU, Sigmoid, Softplus, Tanh
 from .activations import (CELU, ELU, SELU, Hardsigmoid, Hardswish, Hardtanh, LogSigmoid, Mish, ReLU6, Softmin,
                           Softsign)
-from .layers import MLP, Dropout, Flatten, Linear, Sequential, Unflatten
+from .layers import MLP, Dropout, Flatten, Linear, ModuleList, Sequential, Unflatten
 from .module import IncompatibleKeys, Module
 from .parameter import Parameter
 from .pooling import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d,
                       MaxUnpool2d, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d)
 from .transformer import Embedding, LayerNorm, MultiheadAttention, TransformerEncoderLayer
+from .transformer_stack import TransformerDecoder, TransformerDecoderLayer, TransformerEncoder
 
 __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Sequential", "Dropout", "Flatten", "MLP",
            "ReLU", "GELU", "Sigmoid", "Tanh", "LeakyReLU", "Softplus", "ACTIVATION_MODULES", "IncompatibleKeys",
@@ -27,3 +28,4 @@ __all__ += ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "Ad
 __all__ += ["LayerNorm", "Embedding", "MultiheadAttention", "TransformerEncoderLayer"]
 __all__ += ["MaxPool1d", "AvgPool1d", "MaxUnpool1d", "MaxUnpool2d", "Upsample", "UpsamplingNearest2d",
             "UpsamplingBilinear2d"]
+__all__ += ["ModuleList", "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder"]

@@ -1,0 +1,130 @@
+"""PyTorch's transformer stacks: TransformerEncoder, TransformerDecoderLayer, TransformerDecoder.
+
+As in PyTorch, a stack deep-copies the layer it is given ``num_layers`` times into a ModuleList
+named ``layers``, so a PyTorch state_dict (``layers.0.self_attn.in_proj_weight``, ...,
+``norm.weight``) loads by name. They are compositions of the modules in ``transformer.py``.
+"""
+from __future__ import annotations
+
+import copy
+
+from .layers import Dropout, Linear, ModuleList
+from .module import Module
+from .transformer import _ACTIVATIONS, LayerNorm, MultiheadAttention
+
+
+def _clones(layer, num_layers, name):
+    if not isinstance(layer, Module):
+        raise TypeError(f"{name} needs a layer Module to copy, got {type(layer).__name__}")
+    if int(num_layers) < 1:
+        raise ValueError(f"{name}: num_layers must be at least 1, got {num_layers}")
+    return ModuleList([copy.deepcopy(layer) for _ in range(int(num_layers))])
+
+
+class TransformerEncoder(Module):
+    """``num_layers`` copies of ``encoder_layer`` applied in turn, then ``norm`` if given.
+
+    >>> import gradflow as gf
+    >>> layer = gf.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)
+    >>> encoder = gf.nn.TransformerEncoder(layer, num_layers=2, norm=gf.nn.LayerNorm(8))
+    >>> encoder(gf.randn(3, 5, 8)).shape, list(encoder.state_dict())[0]
+    ((3, 5, 8), 'layers.0.self_attn.in_proj_weight')
+    """
+
+    def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
+        super().__init__()
+        # enable_nested_tensor and mask_check steer PyTorch's inference fast path; gradflow has none.
+        self.layers = _clones(encoder_layer, num_layers, "TransformerEncoder")
+        self.num_layers = int(num_layers)
+        self.norm = norm
+
+    def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
+        x = src
+        for layer in self.layers:
+            x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask, is_causal=bool(is_causal))
+        return x if self.norm is None else self.norm(x)
+
+
+class TransformerDecoderLayer(Module):
+    """Self-attention over the target, attention to the encoder's ``memory``, then a feed-forward
+    block, each with a residual and LayerNorm (PyTorch's layer, its submodule names and options).
+
+    ``norm_first=False``: ``x = norm1(x + sa(x)); x = norm2(x + mha(x, memory)); x = norm3(x + ff(x))``;
+    ``norm_first=True``: ``x = x + sa(norm1(x)); x = x + mha(norm2(x), memory); x = x + ff(norm3(x))``.
+
+    >>> import gradflow as gf
+    >>> layer = gf.nn.TransformerDecoderLayer(8, 2, dim_feedforward=16)
+    >>> layer(gf.randn(3, 4, 8), gf.randn(3, 6, 8)).shape
+    (3, 4, 8)
+    """
+
+    def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
+                 batch_first=True, norm_first=False, bias=True, dtype=None, device=None):
+        super().__init__()
+        options = dict(dtype=dtype, device=device)
+        attention = dict(dropout=dropout, bias=bias, batch_first=batch_first, **options)
+        self.self_attn = MultiheadAttention(d_model, nhead, **attention)
+        self.multihead_attn = MultiheadAttention(d_model, nhead, **attention)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **options)
+        self.dropout = Dropout(dropout)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **options)
+        self.norm_first = bool(norm_first)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **options)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **options)
+        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **options)
+        self.dropout1, self.dropout2, self.dropout3 = Dropout(dropout), Dropout(dropout), Dropout(dropout)
+        if isinstance(activation, str):
+            if activation not in _ACTIVATIONS:
+                raise ValueError(f"activation must be 'relu', 'gelu' or a callable, got {activation!r}")
+            activation = _ACTIVATIONS[activation]
+        self.activation = activation
+
+    def _self_attention(self, x, mask, key_padding_mask, is_causal):
+        out = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=key_padding_mask, need_weights=False,
+                             is_causal=is_causal)[0]
+        return self.dropout1(out)
+
+    def _cross_attention(self, x, memory, mask, key_padding_mask, is_causal):
+        out = self.multihead_attn(x, memory, memory, attn_mask=mask, key_padding_mask=key_padding_mask,
+                                  need_weights=False, is_causal=is_causal)[0]
+        return self.dropout2(out)
+
+    def _feed_forward(self, x):
+        return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=False, memory_is_causal=False):
+        x = tgt
+        if self.norm_first:
+            x = x + self._self_attention(self.norm1(x), tgt_mask, tgt_key_padding_mask, tgt_is_causal)
+            x = x + self._cross_attention(self.norm2(x), memory, memory_mask, memory_key_padding_mask,
+                                          memory_is_causal)
+            return x + self._feed_forward(self.norm3(x))
+        x = self.norm1(x + self._self_attention(x, tgt_mask, tgt_key_padding_mask, tgt_is_causal))
+        x = self.norm2(x + self._cross_attention(x, memory, memory_mask, memory_key_padding_mask, memory_is_causal))
+        return self.norm3(x + self._feed_forward(x))
+
+
+class TransformerDecoder(Module):
+    """``num_layers`` copies of ``decoder_layer``, each attending to the same ``memory``, then ``norm``.
+
+    >>> import gradflow as gf
+    >>> decoder = gf.nn.TransformerDecoder(gf.nn.TransformerDecoderLayer(8, 2, 16), num_layers=2)
+    >>> decoder(gf.randn(3, 4, 8), gf.randn(3, 6, 8)).shape
+    (3, 4, 8)
+    """
+
+    def __init__(self, decoder_layer, num_layers, norm=None):
+        super().__init__()
+        self.layers = _clones(decoder_layer, num_layers, "TransformerDecoder")
+        self.num_layers = int(num_layers)
+        self.norm = norm
+
+    def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
+                memory_key_padding_mask=None, tgt_is_causal=None, memory_is_causal=False):
+        x = tgt
+        for layer in self.layers:
+            x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask, tgt_key_padding_mask=tgt_key_padding_mask,
+                      memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=bool(tgt_is_causal),
+                      memory_is_causal=memory_is_causal)
+        return x if self.norm is None else self.norm(x)
