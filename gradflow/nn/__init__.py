@@ -17,7 +17,7 @@ from .parameter import Parameter
 from .pooling import (AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, MaxPool1d, MaxPool2d, MaxUnpool1d,
                       MaxUnpool2d, Upsample, UpsamplingBilinear2d, UpsamplingNearest2d)
 from .transformer import Embedding, LayerNorm, MultiheadAttention, TransformerEncoderLayer
-from .transformer_stack import TransformerDecoder, TransformerDecoderLayer, TransformerEncoder
+from .transformer_stack import Transformer, TransformerDecoder, TransformerDecoderLayer, TransformerEncoder
 
 __all__ = ["functional", "init", "Module", "Parameter", "Linear", "Sequential", "Dropout", "Flatten", "MLP",
            "ReLU", "GELU", "Sigmoid", "Tanh", "LeakyReLU", "Softplus", "ACTIVATION_MODULES", "IncompatibleKeys",
@@ -28,4 +28,4 @@ __all__ += ["Conv1d", "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "Ad
 __all__ += ["LayerNorm", "Embedding", "MultiheadAttention", "TransformerEncoderLayer"]
 __all__ += ["MaxPool1d", "AvgPool1d", "MaxUnpool1d", "MaxUnpool2d", "Upsample", "UpsamplingNearest2d",
             "UpsamplingBilinear2d"]
-__all__ += ["ModuleList", "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder"]
+__all__ += ["ModuleList", "TransformerEncoder", "TransformerDecoderLayer", "TransformerDecoder", "Transformer"]

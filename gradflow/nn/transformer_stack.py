@@ -1,4 +1,5 @@
-"""PyTorch's transformer stacks: TransformerEncoder, TransformerDecoderLayer, TransformerDecoder.
+"""PyTorch's transformer stacks: TransformerEncoder, TransformerDecoderLayer, TransformerDecoder and
+the encoder-decoder Transformer.
 
 As in PyTorch, a stack deep-copies the layer it is given ``num_layers`` times into a ModuleList
 named ``layers``, so a PyTorch state_dict (``layers.0.self_attn.in_proj_weight``, ...,
@@ -8,9 +9,14 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
+
+from .. import creation, ops
+from ..errors import ShapeError
+from . import init
 from .layers import Dropout, Linear, ModuleList
 from .module import Module
-from .transformer import _ACTIVATIONS, LayerNorm, MultiheadAttention
+from .transformer import _ACTIVATIONS, LayerNorm, MultiheadAttention, TransformerEncoderLayer
 
 
 def _clones(layer, num_layers, name):
@@ -128,3 +134,61 @@ class TransformerDecoder(Module):
                       memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=bool(tgt_is_causal),
                       memory_is_causal=memory_is_causal)
         return x if self.norm is None else self.norm(x)
+
+
+class Transformer(Module):
+    """PyTorch's encoder-decoder model: ``encoder`` (a TransformerEncoder with a final LayerNorm) reads
+    ``src``, ``decoder`` (a TransformerDecoder with one) reads ``tgt`` and the encoder's output.
+    Every weight matrix starts Xavier-uniform, as PyTorch's ``_reset_parameters`` makes them.
+
+    >>> import gradflow as gf
+    >>> model = gf.nn.Transformer(8, 2, num_encoder_layers=1, num_decoder_layers=1, dim_feedforward=16)
+    >>> tgt_mask = gf.nn.Transformer.generate_square_subsequent_mask(4)
+    >>> model(gf.randn(3, 6, 8), gf.randn(3, 4, 8), tgt_mask=tgt_mask).shape
+    (3, 4, 8)
+    """
+
+    def __init__(self, d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6, dim_feedforward=2048,
+                 dropout=0.1, activation="relu", custom_encoder=None, custom_decoder=None, layer_norm_eps=1e-5,
+                 batch_first=True, norm_first=False, bias=True, dtype=None, device=None):
+        super().__init__()
+        options = dict(dtype=dtype, device=device)
+        layer = dict(dim_feedforward=dim_feedforward, dropout=dropout, activation=activation,
+                     layer_norm_eps=layer_norm_eps, batch_first=batch_first, norm_first=norm_first, bias=bias,
+                     **options)
+        if custom_encoder is not None:
+            self.encoder = custom_encoder
+        else:
+            self.encoder = TransformerEncoder(TransformerEncoderLayer(d_model, nhead, **layer), num_encoder_layers,
+                                              LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **options))
+        if custom_decoder is not None:
+            self.decoder = custom_decoder
+        else:
+            self.decoder = TransformerDecoder(TransformerDecoderLayer(d_model, nhead, **layer), num_decoder_layers,
+                                              LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **options))
+        self.d_model, self.nhead, self.batch_first = int(d_model), int(nhead), bool(batch_first)
+        for p in self.parameters():
+            if p.ndim > 1:
+                init.xavier_uniform_(p)
+
+    def forward(self, src, tgt, src_mask=None, tgt_mask=None, memory_mask=None, src_key_padding_mask=None,
+                tgt_key_padding_mask=None, memory_key_padding_mask=None, src_is_causal=None, tgt_is_causal=None,
+                memory_is_causal=False):
+        batch_axis = 0 if self.batch_first else 1
+        batched = src.ndim == 3
+        if src.shape[-1] != self.d_model or tgt.shape[-1] != self.d_model or (
+                batched and src.shape[batch_axis] != tgt.shape[batch_axis]):
+            layout = "(N, S, E) and (N, T, E)" if self.batch_first else "(S, N, E) and (T, N, E)"
+            raise ShapeError(f"Transformer(d_model={self.d_model}, batch_first={self.batch_first}): src and tgt must "
+                             f"be {layout} with E = {self.d_model} and one batch size; got {src.shape} and "
+                             f"{tgt.shape}")
+        memory = self.encoder(src, mask=src_mask, src_key_padding_mask=src_key_padding_mask, is_causal=src_is_causal)
+        return self.decoder(tgt, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,
+                            tgt_key_padding_mask=tgt_key_padding_mask,
+                            memory_key_padding_mask=memory_key_padding_mask, tgt_is_causal=tgt_is_causal,
+                            memory_is_causal=memory_is_causal)
+
+    @staticmethod
+    def generate_square_subsequent_mask(sz, device=None, dtype=None):
+        """(sz, sz) float mask: -inf above the diagonal (a query may not see later keys), 0 elsewhere."""
+        return ops.triu(creation.full((int(sz), int(sz)), -np.inf, dtype=dtype, device=device), 1)

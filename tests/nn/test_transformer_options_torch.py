@@ -148,3 +148,37 @@ def test_transformer_decoder_stack_matches_torch(tmp_path):
 
     _compare(torch_module, module, [ttgt, tmemory, tgt_mask, torch.from_numpy(tgt_padding)],
              [tgt, memory, tgt_mask.numpy(), tgt_padding], call)
+
+
+@pytest.mark.filterwarnings("ignore:enable_nested_tensor is True")   # PyTorch's note on its fast path
+@pytest.mark.parametrize("batch_first, norm_first", [(True, False), (False, True)])
+def test_transformer_model_matches_torch(batch_first, norm_first, tmp_path):
+    options = dict(num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=12, dropout=0.0,
+                   batch_first=batch_first, norm_first=norm_first)
+    torch_module = torch.nn.Transformer(8, 2, **options).double()
+    module = gf.nn.Transformer(8, 2, **options, dtype="float64")
+    _same_keys(torch_module, module)
+    _load_torch_weights(torch_module, module, tmp_path)
+    shape = (lambda n, length: (n, length, 8)) if batch_first else (lambda n, length: (length, n, 8))
+    src, tsrc = _pair(*shape(2, 6), seed=1)
+    tgt, ttgt = _pair(*shape(2, 4), seed=2)
+    tgt_mask = gf.nn.Transformer.generate_square_subsequent_mask(4, dtype="float64")
+    torch_tgt_mask = torch.nn.Transformer.generate_square_subsequent_mask(4, dtype=torch.float64)
+    np.testing.assert_array_equal(tgt_mask.numpy(), torch_tgt_mask.numpy())
+    src_padding = np.zeros((2, 6), dtype=bool)
+    src_padding[0, 5] = True
+
+    def call(m, src, tgt, tgt_mask, src_padding):
+        return m(src, tgt, tgt_mask=tgt_mask, src_key_padding_mask=src_padding, memory_key_padding_mask=src_padding)
+
+    _compare(torch_module, module, [tsrc, ttgt, torch_tgt_mask, torch.from_numpy(src_padding)],
+             [src, tgt, tgt_mask, src_padding], call)
+
+
+def test_transformer_initializes_matrices_xavier_uniform_and_checks_shapes():
+    gf.manual_seed(0)
+    model = gf.nn.Transformer(16, 2, 1, 1, dim_feedforward=32)
+    weight = model.encoder.layers[0].linear1.weight.numpy()            # (32, 16): bound √(6 / 48)
+    assert np.abs(weight).max() <= np.sqrt(6 / 48) and np.abs(weight).max() > 0.8 * np.sqrt(6 / 48)
+    with pytest.raises(gf.errors.ShapeError, match=r"one batch size; got \(2, 5, 16\) and \(3, 4, 16\)"):
+        model(gf.randn(2, 5, 16), gf.randn(3, 4, 16))
