@@ -46,17 +46,40 @@ def conv_transpose2d(x, w, b=None, stride=1, padding=0, output_padding=0, groups
     return out if b is None else out + b[None, :, None, None]
 
 
-def pool2d(x, kernel, stride=None, padding=0, reduce=np.max, fill=-np.inf):
-    (kh, kw) = _pair(kernel)
+def pool_size(size, kernel, stride, padding, dilation=1, ceil_mode=False):
+    """PyTorch's pooled length: floor (or ceil) of the window count, the last start in the input or padding."""
+    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    count = (math.ceil(span / stride) if ceil_mode else span // stride) + 1
+    return count - 1 if ceil_mode and (count - 1) * stride >= size + padding else count
+
+
+def pool2d(x, kernel, stride=None, padding=0, reduce=np.max, fill=-np.inf, dilation=1, ceil_mode=False):
+    """Each window reduced; padding cells hold ``fill``, cells past the padded input (ceil mode) NaN,
+    which the nan-reductions skip."""
+    (kh, kw), (dh, dw) = _pair(kernel), _pair(dilation)
     (sh, sw) = _pair(stride if stride is not None else kernel)
     (ph, pw) = _pair(padding)
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
-    oh, ow = (x.shape[2] + 2 * ph - kh) // sh + 1, (x.shape[3] + 2 * pw - kw) // sw + 1
+    oh = pool_size(x.shape[2], kh, sh, ph, dh, ceil_mode)
+    ow = pool_size(x.shape[3], kw, sw, pw, dw, ceil_mode)
+    grid = np.full(x.shape[:2] + ((oh - 1) * sh + dh * (kh - 1) + 1 + 2 * ph + x.shape[2],
+                                  (ow - 1) * sw + dw * (kw - 1) + 1 + 2 * pw + x.shape[3]), np.nan)
+    grid[:, :, :x.shape[2] + 2 * ph, :x.shape[3] + 2 * pw] = fill
+    grid[:, :, ph:ph + x.shape[2], pw:pw + x.shape[3]] = x
+    nan_reduce = {np.max: np.nanmax, np.mean: np.nanmean}.get(reduce, reduce)
     out = np.zeros(x.shape[:2] + (oh, ow))
     for i in range(oh):
         for j in range(ow):
-            out[:, :, i, j] = reduce(xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw], axis=(2, 3))
+            window = grid[:, :, i * sh:i * sh + dh * (kh - 1) + 1:dh, j * sw:j * sw + dw * (kw - 1) + 1:dw]
+            out[:, :, i, j] = nan_reduce(window, axis=(2, 3))
     return out
+
+
+def max_unpool2d(x, indices, out_hw):
+    out = np.zeros(x.shape[:2] + (out_hw[0] * out_hw[1],))
+    for n in range(x.shape[0]):
+        for c in range(x.shape[1]):
+            out[n, c, indices[n, c].reshape(-1)] = x[n, c].reshape(-1)
+    return out.reshape(x.shape[:2] + tuple(out_hw))
 
 
 def adaptive_avg_pool2d(x, size):
@@ -85,17 +108,25 @@ def group_norm(x, groups, weight, bias, eps=1e-5):
     return normalized * weight.reshape(shape) + bias.reshape(shape)
 
 
-def resize(x, out_hw, scales, mode):
-    """PyTorch's align_corners=False source coordinates, pixel by pixel."""
+def resize(x, out_hw, scales, mode, align_corners=False):
+    """PyTorch's source coordinates, pixel by pixel."""
     h, w = x.shape[2:]
     out = np.zeros(x.shape[:2] + tuple(out_hw))
+
+    def source(i, scale, size, out_size):
+        if align_corners:
+            return i * (size - 1) / (out_size - 1) if out_size > 1 else 0.0
+        return max((i + 0.5) * scale - 0.5, 0.0)
+
     for i in range(out_hw[0]):
         for j in range(out_hw[1]):
-            if mode == "nearest":
-                out[:, :, i, j] = x[:, :, min(int(i * scales[0]), h - 1), min(int(j * scales[1]), w - 1)]
+            if mode in ("nearest", "nearest-exact"):
+                shift = 0.5 if mode == "nearest-exact" else 0.0
+                out[:, :, i, j] = x[:, :, min(int((i + shift) * scales[0]), h - 1),
+                                    min(int((j + shift) * scales[1]), w - 1)]
                 continue
             total = 0.0
-            sy, sx = max((i + 0.5) * scales[0] - 0.5, 0.0), max((j + 0.5) * scales[1] - 0.5, 0.0)
+            sy, sx = source(i, scales[0], h, out_hw[0]), source(j, scales[1], w, out_hw[1])
             y0, x0 = min(int(sy), h - 1), min(int(sx), w - 1)
             y1, x1 = min(y0 + 1, h - 1), min(x0 + 1, w - 1)
             ly, lx = sy - y0, sx - x0

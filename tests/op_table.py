@@ -26,6 +26,7 @@ IGNORED_LABELS = np.array([2, -100, 1, 0])          # one target equal to ignore
 SPATIAL_LABELS = np.array([[0, 2], [1, -100]])      # (N, d1) targets for (N, C, d1) logits
 TOKENS = np.array([[0, 2, 2], [1, 0, 3]])           # embedding indices, one row repeated
 ADDITIVE_MASK = np.array([[0.5, -1.0, 0.0, 2.0, -0.3], [1.0, 0.2, -2.0, 0.0, 0.1], [0.0, 0.0, 0.3, -0.5, 1.5]])
+UNPOOL_INDICES = np.array([[[[0, 3, 5], [13, 9, 22]], [[29, 2, 7], [12, 14, 17]]]])  # max_unpool2d: one per cell
 BOOL_MASK = np.array([[True, False, True, True, False], [False, True, True, False, False],
                       [True, True, True, True, True]])
 
@@ -345,6 +346,21 @@ OP_CASES = [
            lambda x: cnn.pool2d(x, 3, 2, 1, reduce=np.mean, fill=0.0)),
     OpCase("avg_pool2d_real_cells", lambda x: F.avg_pool2d(x, 3, 2, 1, count_include_pad=False), ((1, 2, 5, 4),),
            lambda x: cnn.pool2d(x, 3, 2, 1, reduce=np.nanmean, fill=np.nan)),
+    # pooling options (issue 14 follow-up): ceil mode, dilation, 1-D pools, unpooling
+    OpCase("max_pool2d_ceil_dilation", lambda x: F.max_pool2d(x, 2, 2, 1, dilation=(2, 1), ceil_mode=True),
+           ((1, 2, 6, 5),), lambda x: cnn.pool2d(x, 2, 2, 1, dilation=(2, 1), ceil_mode=True)),
+    OpCase("max_pool2d_ceil_unpadded", lambda x: F.max_pool2d(x, (2, 3), 2, ceil_mode=True), ((1, 2, 5, 6),),
+           lambda x: cnn.pool2d(x, (2, 3), 2, ceil_mode=True)),
+    OpCase("avg_pool2d_ceil", lambda x: F.avg_pool2d(x, 3, 2, 1, ceil_mode=True), ((1, 2, 6, 5),),
+           lambda x: cnn.pool2d(x, 3, 2, 1, reduce=np.mean, fill=0.0, ceil_mode=True)),
+    OpCase("avg_pool2d_ceil_real_cells", lambda x: F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False),
+           ((1, 2, 5, 3),), lambda x: cnn.pool2d(x, 2, 2, reduce=np.mean, ceil_mode=True)),
+    OpCase("max_pool1d", lambda x: F.max_pool1d(x, 3, 2, 1, ceil_mode=True), ((2, 3, 6),),
+           lambda x: cnn.pool2d(x[:, :, None], (1, 3), (1, 2), (0, 1), ceil_mode=True)[:, :, 0]),
+    OpCase("avg_pool1d", lambda x: F.avg_pool1d(x, 2, 1, 1, count_include_pad=False), ((2, 3, 5),),
+           lambda x: cnn.pool2d(x[:, :, None], (1, 2), (1, 1), (0, 1), reduce=np.mean, fill=np.nan)[:, :, 0]),
+    OpCase("max_unpool2d", lambda x: F.max_unpool2d(x, _on(x, UNPOOL_INDICES), 2, output_size=(5, 6)),
+           ((1, 2, 2, 3),), lambda x: cnn.max_unpool2d(x, UNPOOL_INDICES, (5, 6))),
     OpCase("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (3, 2)), ((1, 2, 5, 7),),
            lambda x: cnn.adaptive_avg_pool2d(x, (3, 2))),
     OpCase("batch_norm", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
@@ -363,6 +379,16 @@ OP_CASES = [
            lambda x: cnn.resize(x, (5, 7), (3 / 5, 4 / 7), "nearest")),
     OpCase("interpolate_bilinear", lambda x: F.interpolate(x, scale_factor=2, mode="bilinear"), ((1, 2, 3, 4),),
            lambda x: cnn.resize(x, (6, 8), (0.5, 0.5), "bilinear")),
+    OpCase("interpolate_bilinear_align_corners",
+           lambda x: F.interpolate(x, size=(5, 3), mode="bilinear", align_corners=True), ((1, 2, 3, 4),),
+           lambda x: cnn.resize(x, (5, 3), (None, None), "bilinear", align_corners=True)),
+    OpCase("interpolate_linear_1d", lambda x: F.interpolate(x, scale_factor=1.5, mode="linear"), ((2, 3, 4),),
+           lambda x: cnn.resize(x[:, :, None], (1, 6), (1.0, 1 / 1.5), "bilinear")[:, :, 0]),
+    OpCase("interpolate_linear_1d_align_corners",
+           lambda x: F.interpolate(x, size=7, mode="linear", align_corners=True), ((2, 3, 4),),
+           lambda x: cnn.resize(x[:, :, None], (1, 7), (None, None), "bilinear", align_corners=True)[:, :, 0]),
+    OpCase("interpolate_nearest_exact", lambda x: F.interpolate(x, size=(5, 3), mode="nearest-exact"),
+           ((1, 2, 3, 4),), lambda x: cnn.resize(x, (5, 3), (3 / 5, 4 / 3), "nearest-exact")),
     # ----- end of the CNN layers
 ]
 

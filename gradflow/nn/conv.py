@@ -1,4 +1,4 @@
-"""Convolution and pooling layers with PyTorch's names, arguments, parameter names and layouts.
+"""Convolution layers with PyTorch's names, arguments, parameter names and layouts.
 
 Conv weights are (out_channels, in_channels/groups, *kernel) — ConvTranspose2d's are
 (in_channels, out_channels/groups, kh, kw) — and are initialized as PyTorch does (kaiming
@@ -98,47 +98,3 @@ class ConvTranspose2d(_ConvNd):
     def forward(self, x):
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding,
                                   self.groups, self.dilation)
-
-
-class MaxPool2d(Module):
-    """Max over (kh, kw) windows; backward keeps only each window's argmax (uint8 up to 16×16)."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, dilation=1):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
-
-    def forward(self, x):
-        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding, self.dilation)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
-
-
-class AvgPool2d(Module):
-    """Mean over (kh, kw) windows; zero padding counted unless ``count_include_pad=False``."""
-
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True, divisor_override=None):
-        super().__init__()
-        self.kernel_size, self.stride, self.padding = kernel_size, stride, padding
-        self.count_include_pad, self.divisor_override = count_include_pad, divisor_override
-
-    def forward(self, x):
-        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
-                            self.divisor_override)
-
-    def extra_repr(self):
-        return f"kernel_size={self.kernel_size}, stride={self.stride or self.kernel_size}, padding={self.padding}"
-
-
-class AdaptiveAvgPool2d(Module):
-    """Average-pool to a fixed ``output_size`` whatever the input's height and width."""
-
-    def __init__(self, output_size):
-        super().__init__()
-        self.output_size = output_size
-
-    def forward(self, x):
-        return F.adaptive_avg_pool2d(x, self.output_size)
-
-    def extra_repr(self):
-        return f"output_size={self.output_size}"

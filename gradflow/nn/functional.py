@@ -32,6 +32,10 @@ from ..ops.resample import interpolate
 
 __all__ += ["conv1d", "conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
             "batch_norm", "group_norm", "interpolate"]
+from ..ops.pool1d import avg_pool1d, max_pool1d
+from ..ops.unpool import max_unpool1d, max_unpool2d
+
+__all__ += ["max_pool1d", "avg_pool1d", "max_unpool1d", "max_unpool2d"]
 
 # Transformer layers and PyTorch's losses (gradflow/ops/normalization.py, attention.py, losses.py).
 from ..ops.attention import scaled_dot_product_attention, sdpa_kernel

@@ -78,6 +78,42 @@ class Sequential(Module):
         return x
 
 
+class ModuleList(Module):
+    """Holds modules in a list, registered as children "0", "1", ... (PyTorch's ModuleList); it has
+    no forward of its own.
+
+    >>> import gradflow as gf
+    >>> layers = gf.nn.ModuleList([gf.nn.Linear(2, 2) for _ in range(3)])
+    >>> len(layers), [name for name, _ in layers.named_parameters()][-1]
+    (3, '2.bias')
+    """
+
+    def __init__(self, modules=()):
+        super().__init__()
+        self.extend(modules)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __getitem__(self, index):
+        children = list(self._modules.values())
+        if isinstance(index, slice):
+            return ModuleList(children[index])
+        return children[index]
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def append(self, module):
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        for module in modules:
+            self.append(module)
+        return self
+
+
 class Dropout(Module):
     """Inverted dropout in training mode; the identity in eval mode."""
 

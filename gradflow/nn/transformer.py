@@ -1,8 +1,10 @@
 """Transformer layers: LayerNorm, Embedding, MultiheadAttention, TransformerEncoderLayer.
 
 Names, signatures, parameter names and layouts are PyTorch's, so a PyTorch ``state_dict``
-converted to NumPy loads by name (``load_state_dict``) and reproduces PyTorch's outputs. Only the
-``batch_first`` layout (N, L, E) is implemented; unbatched (L, E) inputs work too.
+converted to NumPy loads by name (``load_state_dict``) and reproduces PyTorch's outputs. Both
+layouts work — ``batch_first=True`` (N, L, E), gradflow's default, and PyTorch's default
+``batch_first=False`` (L, N, E) — and unbatched (L, E) inputs too. The stacks
+(TransformerEncoder, TransformerDecoderLayer, TransformerDecoder) are in ``transformer_stack.py``.
 """
 from __future__ import annotations
 
@@ -119,14 +121,32 @@ def _merged_mask(attn_mask, key_padding_mask, batch, heads, xp, dtype):
     return total
 
 
+def _with_extra_key(mask, xp):
+    """``mask`` with one more key column, which every query may attend (False / 0): the key that
+    ``add_bias_kv`` or ``add_zero_attn`` appends."""
+    if mask is None:
+        return None
+    if isinstance(mask, Tensor):
+        zeros = Tensor(xp.zeros(mask.shape[:-1] + (1,), dtype=mask.dtype))
+        return ops.concatenate([mask, zeros], axis=-1)
+    array = xp.asarray(mask)
+    return xp.concatenate([array, xp.zeros(array.shape[:-1] + (1,), dtype=array.dtype)], axis=-1)
+
+
 class MultiheadAttention(Module):
     """PyTorch's multi-head attention: packed ``in_proj_weight`` (3E, E) and ``in_proj_bias``,
     ``out_proj`` a Linear; ``forward(query, key, value)`` returns (output, weights or None).
 
+    Inputs are (N, L, E) with ``batch_first=True`` (gradflow's default) or (L, N, E) with
+    ``batch_first=False`` (PyTorch's default), or unbatched (L, E). Keys and values of other widths
+    (``kdim``, ``vdim``) get separate ``q_proj_weight`` (E, E), ``k_proj_weight`` (E, kdim) and
+    ``v_proj_weight`` (E, vdim), as in PyTorch. ``add_bias_kv`` appends the learned ``bias_k`` /
+    ``bias_v`` (1, 1, E) to the keys and values, ``add_zero_attn`` a zero key and value per head.
+
     Masks follow PyTorch: in ``attn_mask`` ((L, S) or (N·H, L, S)) and ``key_padding_mask``
     ((N, S)) True means *may not attend*; float masks are added to the scores.
     ``need_weights`` returns the probabilities averaged over heads (per head with
-    ``average_attn_weights=False``).
+    ``average_attn_weights=False``), (N, L, S) in either layout.
 
     >>> import gradflow as gf
     >>> attention = gf.nn.MultiheadAttention(8, 2)
@@ -136,30 +156,54 @@ class MultiheadAttention(Module):
     ((3, 5, 8), (3, 5, 5))
     """
 
-    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, batch_first=True, dtype=None, device=None):
+    def __init__(self, embed_dim, num_heads, dropout=0.0, bias=True, add_bias_kv=False, add_zero_attn=False,
+                 kdim=None, vdim=None, batch_first=True, dtype=None, device=None):
         super().__init__()
-        if not batch_first:
-            raise NotImplementedError("MultiheadAttention supports batch_first=True (inputs (N, L, E)) only")
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} must be divisible by num_heads {num_heads}")
         self.embed_dim, self.num_heads, self.dropout = int(embed_dim), int(num_heads), float(dropout)
-        self.head_dim, self.batch_first = self.embed_dim // self.num_heads, True
-        dtype = _float_dtype(dtype)
-        self.in_proj_weight = Parameter(creation.empty(3 * embed_dim, embed_dim, dtype=dtype, device=device))
-        self.in_proj_bias = Parameter(creation.zeros(3 * embed_dim, dtype=dtype, device=device)) if bias else None
-        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, dtype=dtype, device=device)
+        self.kdim = int(kdim) if kdim is not None else self.embed_dim
+        self.vdim = int(vdim) if vdim is not None else self.embed_dim
+        self._qkv_same_embed_dim = self.kdim == self.embed_dim and self.vdim == self.embed_dim
+        self.head_dim, self.batch_first = self.embed_dim // self.num_heads, bool(batch_first)
+        self.add_zero_attn = bool(add_zero_attn)
+        options = dict(dtype=_float_dtype(dtype), device=device)
+        if self._qkv_same_embed_dim:
+            self.in_proj_weight = Parameter(creation.empty(3 * embed_dim, embed_dim, **options))
+            self.q_proj_weight = self.k_proj_weight = self.v_proj_weight = None
+        else:
+            self.q_proj_weight = Parameter(creation.empty(embed_dim, embed_dim, **options))
+            self.k_proj_weight = Parameter(creation.empty(embed_dim, self.kdim, **options))
+            self.v_proj_weight = Parameter(creation.empty(embed_dim, self.vdim, **options))
+            self.in_proj_weight = None
+        self.in_proj_bias = Parameter(creation.zeros(3 * embed_dim, **options)) if bias else None
+        if add_bias_kv:
+            self.bias_k = Parameter(creation.empty(1, 1, embed_dim, **options))
+            self.bias_v = Parameter(creation.empty(1, 1, embed_dim, **options))
+        else:
+            self.bias_k = self.bias_v = None
+        self.out_proj = Linear(embed_dim, embed_dim, bias=bias, **options)
         self.reset_parameters()
 
     def reset_parameters(self):
-        # PyTorch's: Xavier-uniform packed projection, zero biases (out_proj's weight keeps Linear's init).
-        init.xavier_uniform_(self.in_proj_weight)
+        # PyTorch's: Xavier-uniform projections, zero biases (out_proj's weight keeps Linear's init),
+        # Xavier-normal bias_k / bias_v.
+        for weight in (self.in_proj_weight, self.q_proj_weight, self.k_proj_weight, self.v_proj_weight):
+            if weight is not None:
+                init.xavier_uniform_(weight)
         if self.in_proj_bias is not None:
             init.zeros_(self.in_proj_bias)
             init.zeros_(self.out_proj.bias)
+        for extra in (self.bias_k, self.bias_v):
+            if extra is not None:
+                init.xavier_normal_(extra)
 
     def _project(self, x, index):
         size = self.embed_dim
-        weight = self.in_proj_weight[index * size:(index + 1) * size]
+        if self._qkv_same_embed_dim:
+            weight = self.in_proj_weight[index * size:(index + 1) * size]
+        else:
+            weight = (self.q_proj_weight, self.k_proj_weight, self.v_proj_weight)[index]
         bias = None if self.in_proj_bias is None else self.in_proj_bias[index * size:(index + 1) * size]
         return F.linear(x, weight, bias)
 
@@ -167,26 +211,47 @@ class MultiheadAttention(Module):
         batch, length = x.shape[0], x.shape[1]
         return ops.transpose(ops.reshape(x, (batch, length, self.num_heads, self.head_dim)), (0, 2, 1, 3))
 
+    def _check_shapes(self, query, key, value, given):
+        if (query.ndim != 3 or key.ndim != 3 or value.ndim != 3 or query.shape[-1] != self.embed_dim
+                or key.shape[-1] != self.kdim or value.shape[-1] != self.vdim or key.shape[:2] != value.shape[:2]
+                or key.shape[0] != query.shape[0]):
+            layout = "(N, L, E)" if self.batch_first else "(L, N, E)"
+            raise ShapeError(f"MultiheadAttention({self.embed_dim}, {self.num_heads}, kdim={self.kdim}, "
+                             f"vdim={self.vdim}, batch_first={self.batch_first}): expects {layout} query, key and "
+                             f"value with E = {self.embed_dim}, {self.kdim}, {self.vdim} and one batch and source "
+                             f"length for key and value (or unbatched (L, E)); got {', '.join(map(str, given))}")
+
     def forward(self, query, key, value, key_padding_mask=None, need_weights=True, attn_mask=None,
                 average_attn_weights=True, is_causal=False):
+        self_attention = query is key and key is value
+        given = (query.shape, key.shape, value.shape)
         unbatched = query.ndim == 2
         if unbatched:
             query, key, value = ops.unsqueeze(query, 0), ops.unsqueeze(key, 0), ops.unsqueeze(value, 0)
             if key_padding_mask is not None:
                 key_padding_mask = _mask_array(key_padding_mask, of_array(query.data).xp)[None]
-        if query.ndim != 3 or query.shape[-1] != self.embed_dim or key.shape[:2] != value.shape[:2]:
-            raise ShapeError(f"MultiheadAttention({self.embed_dim}, {self.num_heads}): expects (N, L, "
-                             f"{self.embed_dim}) query and (N, S, {self.embed_dim}) key and value, got "
-                             f"{query.shape}, {key.shape}, {value.shape}")
+        elif not self.batch_first and query.ndim == 3:
+            # (L, N, E) -> (N, L, E): the heads below are views of the batch-first projections.
+            query, key, value = (ops.transpose(x, (1, 0, 2)) for x in (query, key, value))
+        self._check_shapes(query, key, value, given)
         batch, length = query.shape[0], query.shape[1]
-        if query is key and key is value:
+        if self_attention and self._qkv_same_embed_dim:
             # Self-attention: one GEMM makes q, k and v side by side; the heads are views of it.
             packed = F.linear(query, self.in_proj_weight, self.in_proj_bias)
             size = self.embed_dim
-            q, k, v = (self._heads(packed[..., i * size:(i + 1) * size]) for i in range(3))
+            q, k, v = (packed[..., i * size:(i + 1) * size] for i in range(3))
         else:
-            q, k, v = (self._heads(self._project(x, i)) for i, x in enumerate((query, key, value)))
+            q, k, v = (self._project(x, i) for i, x in enumerate((query, key, value)))
         xp = of_array(q.data).xp
+        if self.bias_k is not None:
+            k = ops.concatenate([k, ops.broadcast_to(self.bias_k, (batch, 1, self.embed_dim))], axis=1)
+            v = ops.concatenate([v, ops.broadcast_to(self.bias_v, (batch, 1, self.embed_dim))], axis=1)
+            attn_mask, key_padding_mask = _with_extra_key(attn_mask, xp), _with_extra_key(key_padding_mask, xp)
+        q, k, v = self._heads(q), self._heads(k), self._heads(v)
+        if self.add_zero_attn:
+            zeros = Tensor(xp.zeros(k.shape[:2] + (1, self.head_dim), dtype=k.dtype))
+            k, v = ops.concatenate([k, zeros], axis=2), ops.concatenate([v, zeros], axis=2)
+            attn_mask, key_padding_mask = _with_extra_key(attn_mask, xp), _with_extra_key(key_padding_mask, xp)
         mask = _merged_mask(attn_mask, key_padding_mask, batch, self.num_heads, xp, q.dtype)
         causal = is_causal and mask is None
         dropout_p = self.dropout if self.training else 0.0
@@ -198,15 +263,18 @@ class MultiheadAttention(Module):
         out = self.out_proj(out)
         if need_weights:
             weights = ops.mean(weights, axis=1) if average_attn_weights else weights
-        else:
-            weights = None
         if unbatched:
             out = ops.squeeze(out, 0)
             weights = None if weights is None else ops.squeeze(weights, 0)
+        elif not self.batch_first:
+            out = ops.transpose(out, (1, 0, 2))
         return out, weights
 
     def extra_repr(self):
-        return f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}"
+        text = f"embed_dim={self.embed_dim}, num_heads={self.num_heads}, dropout={self.dropout}"
+        if not self._qkv_same_embed_dim:
+            text += f", kdim={self.kdim}, vdim={self.vdim}"
+        return text + ("" if self.batch_first else ", batch_first=False")
 
 
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
@@ -217,7 +285,8 @@ class TransformerEncoderLayer(Module):
 
     ``norm_first=False`` (post-norm): ``x = norm1(x + sa(x)); x = norm2(x + ff(x))``;
     ``norm_first=True``: ``x = x + sa(norm1(x)); x = x + ff(norm2(x))``. Submodules are named as
-    PyTorch's (self_attn, linear1, dropout, linear2, norm1, norm2, dropout1, dropout2).
+    PyTorch's (self_attn, linear1, dropout, linear2, norm1, norm2, dropout1, dropout2). Inputs are
+    (N, L, E) with ``batch_first=True`` (gradflow's default), (L, N, E) with ``batch_first=False``.
 
     >>> import gradflow as gf
     >>> gf.nn.TransformerEncoderLayer(8, 2, dim_feedforward=16)(gf.randn(3, 5, 8)).shape

@@ -39,6 +39,19 @@ def test_max_pool_keeps_only_narrow_argmax_indices():
     assert [n["saved"][0]["dtype"] for n in t.nodes] == ["uint8", "uint16"]
 
 
+def test_max_pool_options_keep_the_same_narrow_argmax():
+    """ceil mode, dilation, return_indices and the 1-D pool keep one uint8 per output, nothing more:
+    the int64 indices returned to the caller are the caller's, not the graph's."""
+    x = gf.randn(2, 3, 7, 7, requires_grad=True)
+    with M.track() as t:
+        out, indices = F.max_pool2d(x * 1.0, 3, 2, 1, dilation=2, ceil_mode=True, return_indices=True)
+        out1d = F.max_pool1d(gf.randn(2, 3, 9, requires_grad=True) * 1.0, 2, ceil_mode=True)
+    assert out.shape == (2, 3, 3, 3) and indices.dtype == gf.int64 and out1d.shape == (2, 3, 5)
+    assert [(n["saved"][0]["dtype"], n["saved"][0]["bytes"]) for n in t.nodes if n["op"] == "max_pool2d"] == [
+        ("uint8", 2 * 3 * 3 * 3), ("uint8", 2 * 3 * 5)]
+    assert t.by_op()["max_pool2d"]["bytes"] == 2 * 3 * 3 * 3 + 2 * 3 * 5
+
+
 def test_batch_norm_keeps_xhat_and_inverse_std():
     x = gf.randn(4, 3, 5, 5, requires_grad=True) * 2.0
     weight, bias = gf.ones(3, requires_grad=True), gf.zeros(3, requires_grad=True)
