@@ -1,6 +1,6 @@
-"""conv2d's input gradient at stride 1 goes through ``windows.rows_add`` (whole flattened rows per
-kernel offset) unless the weight has a non-finite entry; both paths must give PyTorch's gradients,
-NaN and inf included."""
+"""conv2d's gradients through the batch-last im2col / col2im (ops/conv.py) must be PyTorch's,
+NaN and inf from a non-finite weight included: col2im forms exactly the products w·g of the sum,
+so NaN appears where PyTorch's has it and nowhere else."""
 import numpy as np
 import pytest
 
@@ -30,7 +30,7 @@ def test_stride_one_input_gradient_matches_pytorch(settings, poison):
     x = rng.standard_normal((3, 4, 7, 9)).astype(np.float32)
     w = rng.standard_normal((6, 4 // settings.get("groups", 1), 3, 2)).astype(np.float32)
     if poison is not None:
-        w[1, 0, 2, 1] = poison  # the general path: 0·inf must not spill into the next row
+        w[1, 0, 2, 1] = poison  # 0·inf is NaN only where the sum has that product
     out_shape = torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w), **settings).shape
     g = rng.standard_normal(tuple(out_shape)).astype(np.float32)
     for ours, theirs in zip(_grads(x, w, g, settings, "gradflow"), _grads(x, w, g, settings, "torch")):
