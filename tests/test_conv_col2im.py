@@ -40,15 +40,16 @@ def test_stride_one_input_gradient_matches_pytorch(settings, poison):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_batch_axis_last_on_a_pitch_equals_the_plain_transpose(dtype):
-    """Rows of 1 KiB multiples go through the pitched copy (ops/conv.py ``_batch_axis_last``);
-    contiguous, broadcast and sliced inputs, and other row lengths, all give the plain transpose."""
+    """More than 8 rows of a 1 KiB multiple go through the pitched copy (ops/conv.py
+    ``_batch_axis_last``): contiguous (12 × 4 KiB), sliced (12 × 1 KiB) and broadcast (10 × 2 KiB)
+    inputs, and those that do not (other row lengths, 4 rows, none), all give the plain transpose."""
     from gradflow.backends import of_array
     from gradflow.ops.conv import _batch_axis_last
 
     backend = of_array(np.zeros(1))
     rng = np.random.default_rng(1)
-    full = rng.standard_normal((6, 16, 8, 8)).astype(dtype)
-    cases = [full, full[:, :, :4, :4], np.broadcast_to(dtype(2.5), (5, 32, 4, 4)), full[:, :3, :5], full[:0]]
+    full = rng.standard_normal((12, 16, 8, 8)).astype(dtype)
+    cases = [full, full[:, :, :4, :4], np.broadcast_to(dtype(2.5), (10, 32, 4, 4)), full[:, :3, :5], full[:0], full[:4]]
     for a in cases:
         moved = _batch_axis_last(backend, a)
         assert moved.flags.c_contiguous and moved.dtype == a.dtype
@@ -56,10 +57,10 @@ def test_batch_axis_last_on_a_pitch_equals_the_plain_transpose(dtype):
 
 
 def test_gradients_match_pytorch_where_rows_are_pitched():
-    """Batch 8 of 16×8×8 maps (4 KiB per example): x, g and the batch-last copies take the pitched path."""
+    """Batch 12 of 16×8×8 maps (4 KiB per example): x and g move batch-last through the pitched copy."""
     rng = np.random.default_rng(2)
-    x = rng.standard_normal((8, 16, 8, 8)).astype(np.float32)
+    x = rng.standard_normal((12, 16, 8, 8)).astype(np.float32)
     w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
-    g = rng.standard_normal((8, 16, 8, 8)).astype(np.float32)
+    g = rng.standard_normal((12, 16, 8, 8)).astype(np.float32)
     for ours, theirs in zip(_grads(x, w, g, dict(padding=1), "gradflow"), _grads(x, w, g, dict(padding=1), "torch")):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-3)

@@ -30,7 +30,7 @@ from .windows import output_shape, pair
 # copy in runs of OW·N instead of OW, and col2im's adds move runs just as long. The GEMM's long
 # axis is then (OH, OW, N) and its output (O, OH, OW, N); moving x's batch axis last and the
 # output's first are two small copies (the size of x and of y, not of the columns). At LeNet's
-# conv2 (batch 64) the whole forward + backward went from 2.8 to 2.1 ms on one core.
+# conv2 (batch 64) the whole forward + backward went from 2.8 to 2.0 ms on one core.
 
 
 def _batch_axis_last(backend, a):
@@ -38,12 +38,13 @@ def _batch_axis_last(backend, a):
 
     A 2-D transpose (N, M) → (M, N): NumPy copies it in the destination's order, reading the N
     rows at a stride of M floats. When M·itemsize is a multiple of 1 KiB (a batch of 16×8×8
-    feature maps: 4 KiB) those N reads fall in the same few L1 cache sets and evict each other
-    before the next column reuses their lines — 2.9 ns a float at (64, 16·8·8). Copying the rows
-    first onto a pitch 16 floats longer breaks the aliasing: 0.19 → 0.03 ms there."""
+    feature maps: 4 KiB) those N reads fall in the same few L1 cache sets and, once N exceeds
+    the cache's 8 ways, evict each other before the next column reuses their lines — 2.9 ns a
+    float at (64, 16·8·8). Copying the rows first onto a pitch 16 floats longer breaks the
+    aliasing: 0.19 → 0.03 ms there (break-even at N ≈ 10; at N = 4 it costs 30%)."""
     n = a.shape[0]
     m = a.size // n if n else 0
-    if backend.device_type == "cpu" and m and (m * a.itemsize) % 1024 == 0:
+    if backend.device_type == "cpu" and n > 8 and m and (m * a.itemsize) % 1024 == 0:
         pitched = backend.xp.empty((n, m + 16), dtype=a.dtype)
         pitched[:, :m] = a.reshape(n, m)
         return backend.xp.ascontiguousarray(pitched[:, :m].T).reshape(a.shape[1:] + (n,))
