@@ -84,8 +84,9 @@ class Backend:
 
 def _make_numpy_backend():
     # Not scipy.special: loading it starts SciPy's own BLAS thread pool (the note [one BLAS pool]).
-    from . import numpy_kernels, numpy_special
+    from . import heap, numpy_kernels, numpy_special
 
+    heap.tune()  # the note [heap trimming]: no page faults for every step's temporaries
     return Backend("numpy", "cpu", np, numpy_kernels, numpy_special)
 
 

@@ -1,7 +1,7 @@
 """Sliding windows over the last two axes, on the array module: the im2col / col2im pair.
 
-``windows`` is a strided *view* ``(..., OH, OW, kh, kw)`` of a padded array (no copy; conv's
-im2col copies it, one axis of the kernel at a time). ``windows_add`` is its adjoint, col2im: it adds a
+``windows`` is a strided *view* ``(..., OH, OW, kh, kw)`` of a padded array (no copy; pooling
+reduces over it; conv.py builds its own batch-last view). ``windows_add`` is its adjoint, col2im: it adds a
 ``(..., OH, OW, kh, kw)`` array back onto the padded grid with one strided slice per kernel
 offset — kh·kw vectorized adds, never a loop over pixels or the batch. NumPy and CuPy share the
 code: both have ``lib.stride_tricks.as_strided`` with strides in bytes.
@@ -71,19 +71,3 @@ def windows_add(backend, cols, padded_hw, stride, dilation, padding, size):
     ph, pw = padding
     return out[..., ph:ph + size[0], pw:pw + size[1]] if ph or pw else out
 
-
-def rows_add(backend, cols, padded_hw, dilation):
-    """col2im for stride 1 on flattened rows: ``cols`` (C, kh, kw, N, OH·Wp) holds each window
-    position on the padded grid's own row width Wp (columns OW..Wp-1 must be zero), so the kernel
-    offset (i, j) is one shift of i·dh·Wp + j·dw along the flattened image and every add runs over
-    OH·Wp contiguous elements instead of OW. The zero columns spill into the next row or the slack
-    past the image and add nothing. Returns (C, N, Hp, Wp), a view."""
-    c, kh, kw, n, length = cols.shape
-    hp, wp = padded_hw
-    (dh, dw), area = dilation, hp * wp
-    out = backend.xp.zeros((c, n, area + dw * (kw - 1)), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            start = i * dh * wp + j * dw
-            out[..., start:start + length] += cols[:, i, j]
-    return out[..., :area].reshape(c, n, hp, wp)
