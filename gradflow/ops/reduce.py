@@ -8,10 +8,14 @@ import math
 
 import warnings
 
+import numpy as np
+
 from ..errors import ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias, _keepdims_alias
 from .shape import broadcast_to, reshape
 from .registry import constant, data_of, primitive
+
+_add_reduce = np.add.reduce
 
 
 def _normalize_axis(axis, ndim, shape):
@@ -49,6 +53,8 @@ def _as_dtype(x, dtype):
 
 @primitive("sum")
 def _sum(backend, x, axis, keepdims):
+    if type(x) is np.ndarray:  # ndarray.sum is this call behind a Python wrapper frame
+        return _add_reduce(x, axis, None, None, keepdims)
     return x.sum(axis=axis, keepdims=keepdims)
 
 
