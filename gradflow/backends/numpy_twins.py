@@ -82,6 +82,10 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9,
 
 def sgd_update_multi(params, grads, buffers, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,
                      nesterov=False, first_step=False):
+    if not momentum and not weight_decay:  # plain SGD: sgd_update's arithmetic without its call per tensor
+        for param, grad in zip(params, grads):
+            param -= lr * grad
+        return
     for i, (param, grad) in enumerate(zip(params, grads)):
         sgd_update(param, grad, None if buffers is None else buffers[i], lr, momentum=momentum,
                    dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,

@@ -52,6 +52,10 @@ def linear(x, weight, bias=None):
 
 
 def _check_linear(x, weight, bias):
+    if isinstance(x, Tensor) and isinstance(weight, Tensor) and (bias is None or isinstance(bias, Tensor)):
+        w = weight._data.shape  # the usual call, read off the arrays (Tensor.shape is a Python property)
+        if len(w) == 2 and x._data.shape[-1:] == w[1:] and (bias is None or bias._data.shape == w[:1]):
+            return
     if weight.ndim != 2:
         raise ShapeError(f"linear expects a 2-D weight (out, in), got shape {weight.shape}")
     if x.shape[-1] != weight.shape[1]:

@@ -23,6 +23,7 @@ from .softmax import checked_cross_entropy as _fused_cross_entropy, log_softmax
 from .autocast import float32_under_autocast
 
 REDUCTIONS = ("mean", "sum", "none")
+_min_reduce, _max_reduce = np.minimum.reduce, np.maximum.reduce
 
 
 def _check_reduction(name, reduction):
@@ -119,6 +120,14 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
     >>> round(gf.nn.functional.cross_entropy(gf.zeros(2, 4), gf.tensor([1, 3])).item(), 4)
     1.3863
     """
+    if not label_smoothing and isinstance(logits, Tensor) and isinstance(target, Tensor) and reduction in REDUCTIONS:
+        # The textbook case, checked on the arrays directly (each Tensor property is a Python
+        # frame); anything else, or labels out of range, takes the general path below.
+        scores, labels = logits._data, target._data
+        if (type(scores) is np.ndarray and type(labels) is np.ndarray and scores.ndim == 2
+                and labels.dtype.kind in "iu" and labels.shape == scores.shape[:1] and labels.size
+                and int(_min_reduce(labels, None)) >= 0 and int(_max_reduce(labels, None)) < scores.shape[1]):
+            return _fused_cross_entropy(logits, target, reduction)
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
