@@ -23,7 +23,8 @@ from .softmax import checked_cross_entropy as _fused_cross_entropy, log_softmax
 from .autocast import float32_under_autocast
 
 REDUCTIONS = ("mean", "sum", "none")
-_min_reduce, _max_reduce = np.minimum.reduce, np.maximum.reduce
+_max_reduce = np.maximum.reduce
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _check_reduction(name, reduction):
@@ -123,10 +124,11 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
     if not label_smoothing and isinstance(logits, Tensor) and isinstance(target, Tensor) and reduction in REDUCTIONS:
         # The textbook case, checked on the arrays directly (each Tensor property is a Python
         # frame); anything else, or labels out of range, takes the general path below.
+        # The labels' range in one pass: viewed as unsigned, a negative label is huge.
         scores, labels = logits._data, target._data
         if (type(scores) is np.ndarray and type(labels) is np.ndarray and scores.ndim == 2
                 and labels.dtype.kind in "iu" and labels.shape == scores.shape[:1] and labels.size
-                and int(_min_reduce(labels, None)) >= 0 and int(_max_reduce(labels, None)) < scores.shape[1]):
+                and int(_max_reduce(labels.view(_UNSIGNED[labels.dtype.itemsize]), None)) < scores.shape[1]):
             return _fused_cross_entropy(logits, target, reduction)
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
