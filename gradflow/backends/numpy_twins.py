@@ -86,9 +86,13 @@ def softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None):
         columns[labels, np.arange(rows)] -= 1
         # scaled back into the logits' (N, C) layout: a C-ordered array of its own, as below
         return np.multiply(columns.T, scale.reshape(-1, 1) if scale.ndim else scale, order="C")
+    return _softmax_xent_backward(z, labels, scale)
+
+
+def _softmax_xent_backward(z, labels, scale):
     probs = np.exp(z - _row_max(z))
     probs /= _row_sum(probs)
-    probs[np.arange(logits.shape[0]), labels] -= 1
+    probs[np.arange(z.shape[0]), labels] -= 1
     probs *= scale.reshape(-1, 1) if scale.ndim else scale
     return probs
 
