@@ -297,12 +297,17 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
                             owned.add(target)
                 else:
                     key = id(target)
-                    if key in leaf_grads:
-                        _accumulate(leaf_grads, key, gi, own, owned)
-                    else:
+                    previous = leaf_grads.get(key)
+                    if previous is None:
                         leaf_grads[key], leaves[key] = gi, target
                         if own:
                             owned.add(key)
+                    elif (key in owned and type(previous) is type(gi) and previous.shape == gi.shape
+                          and previous.dtype == gi.dtype):
+                        previous += gi  # _accumulate's first case, the usual one, written out
+                    else:
+                        _accumulate(leaf_grads, key, gi, own, owned)
+                    previous = None
             grads = gi = g = None  # the tables hold the gradients now: let a rule find them free
     finally:
         state.enabled, state.raw, state.freeing = previous_state

@@ -463,10 +463,16 @@ def apply(op, inputs, params):
             promoted = promote_under_autocast(inputs)
             if promoted is not None:
                 return apply(op, promoted, params)
-        # linear and the fused layers take three operands: a tuple display, not a comprehension
-        given = ((inputs[0]._data, inputs[1]._data, inputs[2]._data) if count == 3
-                 else tuple([t._data for t in inputs]))
-        arrays = _check_operands(op, given)
+        # linear and the fused layers take three operands: a tuple display, not a comprehension,
+        # and the usual one array type and dtype settled here, without _check_operands' loop
+        if count == 3:
+            a, b, c = given = (inputs[0]._data, inputs[1]._data, inputs[2]._data)
+            same = type(a) is type(b) is type(c) and (
+                not op.same_dtype or (a.dtype is b.dtype and b.dtype is c.dtype))
+        else:
+            given = tuple([t._data for t in inputs])
+            same = False
+        arrays = given if same else _check_operands(op, given)
         if arrays is not given:  # _check_operands returns its argument when nothing was cast
             inputs = _rewrap(inputs, arrays)
         requires = False
