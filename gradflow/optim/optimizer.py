@@ -74,14 +74,15 @@ class Optimizer:
         return [p for group in self.param_groups for p in group["params"]]
 
     def zero_grad(self, set_to_none=True):
-        for p in self._params():
-            # ._grad, not .grad: reading .grad hands the array to the caller, and the engine then
-            # stops adding into it in place (autograd/engine.py [who owns a gradient array]).
-            if set_to_none or p._grad is None:
-                p.grad = None
-            else:
-                p._grad.data[...] = 0
-                increment_version(p._grad)  # a graph may have saved it (create_graph)
+        for group in self.param_groups:
+            for p in group["params"]:
+                # ._grad, not .grad: reading .grad hands the array to the caller, and the engine
+                # then stops adding into it in place (autograd/engine.py [who owns a gradient array]).
+                if set_to_none or p._grad is None:
+                    p._grad, p._grad_owned = None, False  # the .grad setter's work for None
+                else:
+                    p._grad.data[...] = 0
+                    increment_version(p._grad)  # a graph may have saved it (create_graph)
 
     @no_grad()
     def step(self, closure=None):
