@@ -127,7 +127,8 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
         # The labels' range in one pass: viewed as unsigned, a negative label is huge.
         scores, labels = logits._data, target._data
         if (type(scores) is np.ndarray and type(labels) is np.ndarray and scores.ndim == 2
-                and labels.dtype.kind in "iu" and labels.shape == scores.shape[:1] and labels.size
+                and labels.dtype.kind in "iu" and labels.dtype.isnative and labels.shape == scores.shape[:1]
+                and labels.size
                 and int(_max_reduce(labels.view(_UNSIGNED[labels.dtype.itemsize]), None)) < scores.shape[1]):
             return _fused_cross_entropy(logits, target, reduction)
     _check_reduction("cross_entropy", reduction)
