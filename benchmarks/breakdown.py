@@ -18,6 +18,13 @@ floor, in one process, blocks alternating:
 
 ``--profile`` adds cProfile's top functions of the gradflow step (by own time). Figures are
 medians of ``--rounds`` blocks; compare within one run.
+
+``--per-call`` prints only the per-call figures, each the fastest of ``--rounds`` blocks of
+1500 steps in process CPU time (the least disturbed block on a shared machine): the gradflow
+and hand-NumPy steps of the 4-wide network at batch 2 (the workload's step, SGD update
+included for ``mlp_step``) and gradflow's chain5. Runs as a file too, like ``paired.py``, so
+two versions compare by the same code: ``PYTHONPATH=<checkout> python benchmarks/breakdown.py
+--per-call --workload mlp_step`` from outside the checkouts, alternating between them.
 """
 from __future__ import annotations
 
@@ -30,8 +37,8 @@ import time
 
 import numpy as np
 
-from .contenders import gradflow_impl, numpy_hand
-from .workloads import make_case
+from benchmarks.contenders import gradflow_impl, numpy_hand
+from benchmarks.workloads import make_case
 
 
 def _tiny_case(workload):
@@ -95,6 +102,26 @@ def breakdown(workload, batch, rounds, clock=time.perf_counter):
     return rows
 
 
+def per_call(workload, rounds, clock=time.process_time, steps=1500):
+    """Fastest block's seconds per step of the per-call floors (see the module docstring)."""
+    tiny = _tiny_case(workload)
+    cases = {f"gradflow {workload} (4-wide, batch 2)": gradflow_impl.build(tiny, True),
+             f"numpy {workload} (4-wide, batch 2)": numpy_hand.build(tiny),
+             "gradflow chain5": gradflow_impl.build(make_case("chain5", 0))}
+    best = {}
+    for name, step in cases.items():
+        for _ in range(200):
+            step()
+        times = []
+        for _ in range(rounds):
+            start = clock()
+            for _ in range(steps):
+                step()
+            times.append((clock() - start) / steps)
+        best[name] = min(times)
+    return best
+
+
 def _us(seconds):
     return f"{seconds * 1e6:.0f} µs"
 
@@ -107,7 +134,12 @@ def main(argv=None):
     parser.add_argument("--cpu-time", action="store_true",
                         help="time with process_time (steadier on a loaded machine; one thread only)")
     parser.add_argument("--profile", action="store_true", help="also print cProfile's top functions")
+    parser.add_argument("--per-call", action="store_true", help="only the per-call floors, fastest block")
     args = parser.parse_args(argv)
+    if args.per_call:
+        for name, seconds in per_call(args.workload, args.rounds).items():
+            print(f"{name}: {seconds * 1e6:.1f} µs")
+        return
     clock = time.process_time if args.cpu_time else time.perf_counter
     print("| case | who | step | BLAS | per-call floor (bookkeeping) | elementwise + allocation |")
     print("|---|---|---|---|---|---|")

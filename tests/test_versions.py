@@ -109,3 +109,25 @@ def test_writes_into_the_array_itself_are_not_seen():
     out.backward()
     np.testing.assert_array_equal(x.grad.numpy(), [[4.0, 4.0, 4.0]])
     assert w._version == 0
+
+
+def test_a_write_during_backward_is_caught_by_the_nodes_still_to_run():
+    # The engine checks a node's saved tensors when any write came after the node was made
+    # (node.py's last_write); a hook that writes mid-backward must still be seen.
+    w = gf.nn.Parameter(gf.randn(4, 3))
+    y = F.linear(gf.randn(2, 3, requires_grad=True), w)   # saves w
+    y.register_hook(lambda g: _isub(w))
+    with pytest.raises(InplaceModificationError, match="'linear'"):
+        (y * 2.0).sum().backward()
+
+
+def test_a_write_from_another_thread_is_caught():
+    import threading
+
+    w = gf.nn.Parameter(gf.randn(4, 3))
+    out = F.linear(gf.randn(2, 3, requires_grad=True), w).sum()
+    writer = threading.Thread(target=_isub, args=(w,))
+    writer.start()
+    writer.join()
+    with pytest.raises(InplaceModificationError, match="'linear'"):
+        out.backward()

@@ -156,13 +156,21 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
     the graph's GPU (CuPy uses the *current* device), so a graph on cuda:1 runs there."""
     if root_grads:
         first = root_grads[0].data
-        backend = of_array(first)
-        if backend.xp is not np:
-            with backend.device_scope(first):
-                return _run(roots, root_grads, retain_graph, create_graph, capture, accumulate_into)
+        if type(first) is not np.ndarray:
+            backend = of_array(first)
+            if backend.xp is not np:
+                with backend.device_scope(first):
+                    return _run(roots, root_grads, retain_graph, create_graph, capture, accumulate_into)
     return _run(roots, root_grads, retain_graph, create_graph, capture, accumulate_into)
 
 
+# Note: [the engine's walk is the hot path]
+# A chain of tiny ops spends as long in this loop as in its rules, so what a node needs only in
+# rare cases is decided by one test and done out of line: hooks, a retained .grad and grad()'s
+# capture by ``_before_rule``, the version check's loop over saved tensors only when some
+# tensor was written in place after the node was made (node.py's ``last_write``), linear's
+# ``.grad`` buffer only when the leaf already holds an engine-owned one. Every rule, check and
+# ownership decision is the same as on the rare path.
 def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_into=None):
     """Propagate ``root_grads`` from ``roots`` to the leaves.
 
@@ -174,7 +182,6 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
     ``.grad``, ``grad()``'s results). The switches this sets live in the calling thread's state
     (grad_mode's note [state belongs to a call]) and are restored on the way out.
     """
-    Tensor = node_module._Tensor
     raw = not create_graph
     heap, pending, leaf_grads, leaves = [], {}, {}, {}
     owned = set()  # keys of table entries the engine may write (the note [who owns a gradient array])
@@ -183,9 +190,11 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
         for i, t in enumerate(capture):
             if t.grad_fn is not None:
                 capture_nodes.setdefault(t.grad_fn, []).append(i)
+    capturing = bool(capture_nodes)
     push, pop = heapq.heappush, heapq.heappop
     may_accumulate = raw and capture is None
     observers = node_module.observers
+    last_write = node_module.last_write
     state = _state
 
     # free_grad is None outside the one rule it is set for, so it needs no saving.
@@ -205,58 +214,48 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
         while heap:
             node = pop(heap)[1]
             g = pending.pop(node)
-            mine = False
             if node in owned:
                 owned.discard(node)
                 mine = True
-            if node.pre_hooks:
-                hooks = node.pre_hooks
-                if mine:
-                    mine = not node_module.hands_out(hooks)
-                g_before = g
-                g = _run_hooks(hooks, g, raw)
-                if g is not g_before:
-                    mine = False  # a hook's returned Tensor: the hook may hold it
-                g_before = None
-            if node.retained is not None:
-                owner = node.retained()
-                if owner is not None:
-                    kept = Tensor(_materialize(g)) if raw else g
-                    owner._grad = kept if owner._grad is None else owner._grad + kept
-                    mine = False
-            if capture_nodes and node in capture_nodes:
-                for i in capture_nodes[node]:
-                    captured[i] = Tensor(g) if raw else g
+            else:
                 mine = False
+            if node.pre_hooks or node.retained is not None or capturing:
+                g, mine = _before_rule(node, g, mine, raw, capture_nodes, captured)
             op = node.op
             saved = node.saved_raw
-            if saved is None:
+            if saved:
+                if last_write[0] > node.seq:  # the note [version counters] in node.py
+                    check_versions(node)
+                saved = None  # a rule may let a saved value go early (Node.release_saved)
+            elif saved is None:
                 raise GraphFreedError(
                     f"backward through {node.op.name!r} a second time: the graph's saved tensors were "
                     "freed by the first backward. Pass retain_graph=True to the first backward() "
                     "(or autograd.grad()) if you need to go through the graph again.")
-            if saved:  # the note [version counters] in node.py: one integer per saved tensor
-                seq = node.seq
-                for value in saved:
-                    if value is not None and value._written_at > seq:
-                        check_versions(node)
-                saved = value = None  # a rule may let a saved value go early (Node.release_saved)
-            buffer = None
-            if may_accumulate and op.accumulate_rule is not None:
-                buffer = _accumulation_buffer(node, accumulate_into)
             try:
                 if not raw:
                     grads = op.backward(node, g, True)
-                elif mine and op.reuses_grad and _owns_memory(g):
-                    state.free_grad = g
-                    try:
-                        grads = op.backward_arrays(node, g) if buffer is None else op.accumulate_rule(node, g, buffer)
-                    finally:
-                        state.free_grad = None
-                elif buffer is None:
-                    grads = op.backward_arrays(node, g)
                 else:
-                    grads = op.accumulate_rule(node, g, buffer)
+                    buffer = None
+                    if may_accumulate and op.accumulate_rule is not None:
+                        target = node.next[op.accumulate_slot]
+                        # Only a leaf whose .grad the engine owns can lend it (_private_grad).
+                        if target is not None and type(target) is not Node and target._grad_owned:
+                            buffer = _accumulation_buffer(node, accumulate_into)
+                    if mine and op.reuses_grad and _owns_memory(g):
+                        state.free_grad = g
+                        try:
+                            grads = (op.backward_arrays(node, g) if buffer is None
+                                     else op.accumulate_rule(node, g, buffer))
+                        finally:
+                            state.free_grad = None
+                    elif buffer is None:
+                        grads = op.backward_arrays(node, g)
+                    else:
+                        grads = op.accumulate_rule(node, g, buffer)
+                    buffer = None
+                    if type(grads) is not tuple:  # a VJP rule's single gradient (Op.backward_arrays)
+                        grads = (grads,)
             except AnomalyError as exc:
                 raise AnomalyError(f"{op.name} backward: {exc}") from None
             # Which results the engine owns (the note [who owns a gradient array]): a primitive's
@@ -289,26 +288,31 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
                 # (A NumPy scalar from 0-d arithmetic is immutable: never owned.)
                 own = fresh and gi is not g and type(gi) in _ARRAY_TYPES and gi.base is None
                 if type(target) is Node:
-                    previous = pending.get(target)
-                    if previous is None:
+                    if target in pending:
+                        _accumulate(pending, target, gi, own, owned)
+                    else:
                         pending[target] = gi
                         push(heap, (-target.seq, target))
                         if own:
                             owned.add(target)
-                    else:
-                        _accumulate(pending, target, gi, own, owned)
                 else:
                     key = id(target)
-                    if key in leaf_grads:
-                        _accumulate(leaf_grads, key, gi, own, owned)
-                    else:
+                    previous = leaf_grads.get(key)
+                    if previous is None:
                         leaf_grads[key], leaves[key] = gi, target
                         if own:
                             owned.add(key)
+                    elif (key in owned and type(previous) is type(gi) and previous.shape == gi.shape
+                          and previous.dtype == gi.dtype):
+                        previous += gi  # _accumulate's first case, the usual one, written out
+                    else:
+                        _accumulate(leaf_grads, key, gi, own, owned)
+                    previous = None
             grads = gi = g = None  # the tables hold the gradients now: let a rule find them free
     finally:
         state.enabled, state.raw, state.freeing = previous_state
 
+    Tensor = node_module._Tensor
     for key, g in leaf_grads.items():
         leaf = leaves[key]
         mine = key in owned
@@ -332,6 +336,31 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
         else:
             leaf._grad = leaf._grad + g
     return captured
+
+
+def _before_rule(node, g, mine, raw, capture_nodes, captured):
+    """What a node with hooks, a retained .grad or a captured gradient does before its rule:
+    returns the (possibly replaced) gradient and whether the engine still owns it."""
+    if node.pre_hooks:
+        hooks = node.pre_hooks
+        if mine:
+            mine = not node_module.hands_out(hooks)
+        g_before = g
+        g = _run_hooks(hooks, g, raw)
+        if g is not g_before:
+            mine = False  # a hook's returned Tensor: the hook may hold it
+    Tensor = node_module._Tensor
+    if node.retained is not None:
+        owner = node.retained()
+        if owner is not None:
+            kept = Tensor(_materialize(g)) if raw else g
+            owner._grad = kept if owner._grad is None else owner._grad + kept
+            mine = False
+    if node in capture_nodes:
+        for i in capture_nodes[node]:
+            captured[i] = Tensor(g) if raw else g
+        mine = False
+    return g, mine
 
 
 def _store_grad(leaf, g, mine):

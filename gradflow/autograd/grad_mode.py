@@ -42,12 +42,13 @@ class _GradMode:
     enabled: bool
 
     def __enter__(self):
-        self._previous = is_grad_enabled()
-        _set(self.enabled)
+        state = _state  # is_grad_enabled() and _set() written out: every optimizer step enters one
+        self._previous = state.enabled
+        state.enabled = self.enabled
         return self
 
     def __exit__(self, *exc):
-        _set(self._previous)
+        _state.enabled = self._previous
         return False
 
     def __call__(self, fn):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import itertools
 import operator as _operator
+import threading
 
 import numpy as np
 
@@ -65,7 +66,8 @@ _Tensor = None  # gradflow.tensor registers its Tensor class here (it sits above
 # ``_written_at`` takes the next number of the clock nodes are numbered by (``_sequence``). A
 # node's saved tensor was written after it was saved exactly when its ``_written_at`` exceeds the
 # node's ``seq``, so saving costs nothing and backward checks one integer per saved tensor
-# (``check_versions``), raising InplaceModificationError naming the op, the tensor and its version.
+# (``check_versions``; only for a node made before ``last_write``, the latest write anywhere),
+# raising InplaceModificationError naming the op, the tensor and its version.
 # Not seen: writes straight into the array (``t.numpy()[...] = 0``, ``t.data[...] = 0`` outside
 # gradflow, a NumPy function with ``out=t.data``) — like PyTorch's ``.data``, the array is an
 # escape hatch; and an op's own output, which its node saves as the array (the note at the top),
@@ -219,7 +221,17 @@ def increment_version(tensor):
     """Record an in-place write into ``tensor`` (the note [version counters]): graphs that saved it
     before now refuse to backward through it. Call it after writing into ``tensor.data`` in place."""
     tensor._version += 1
-    tensor._written_at = next(_sequence)
+    with _write_lock:  # last_write only grows, whichever thread writes (see the note)
+        tensor._written_at = last_write[0] = next(_sequence)
+
+
+# The clock reading of the latest in-place write into any tensor (the note [version counters]):
+# a node numbered after it cannot have had a saved tensor written since, so backward checks
+# one integer per node instead of one per saved tensor in the usual step (forward, backward,
+# optimizer writes, forward again). Taken and stored under a lock so a thread that took an
+# earlier reading cannot store it over a later one.
+last_write = [0]
+_write_lock = threading.Lock()
 
 
 def check_versions(node):
@@ -451,10 +463,16 @@ def apply(op, inputs, params):
             promoted = promote_under_autocast(inputs)
             if promoted is not None:
                 return apply(op, promoted, params)
-        # linear and the fused layers take three operands: a tuple display, not a comprehension
-        given = ((inputs[0]._data, inputs[1]._data, inputs[2]._data) if count == 3
-                 else tuple([t._data for t in inputs]))
-        arrays = _check_operands(op, given)
+        # linear and the fused layers take three operands: a tuple display, not a comprehension,
+        # and the usual one array type and dtype settled here, without _check_operands' loop
+        if count == 3:
+            a, b, c = given = (inputs[0]._data, inputs[1]._data, inputs[2]._data)
+            same = type(a) is type(b) is type(c) and (
+                not op.same_dtype or (a.dtype is b.dtype and b.dtype is c.dtype))
+        else:
+            given = tuple([t._data for t in inputs])
+            same = False
+        arrays = given if same else _check_operands(op, given)
         if arrays is not given:  # _check_operands returns its argument when nothing was cast
             inputs = _rewrap(inputs, arrays)
         requires = False

@@ -89,6 +89,8 @@ def act_derivative(name, saved, alpha=0.01):
 def act_backward(name, g, saved, alpha=0.01):
     if name == "relu":
         return _select_by_mask(g, saved > 0)
+    if name == "tanh":  # act_derivative's arithmetic, one call frame less on a hot rule
+        return g * (saved.dtype.type(1) - saved * saved)
     return g * act_derivative(name, saved, alpha)
 
 
@@ -140,7 +142,7 @@ def bias_act_backward(name, g, saved, alpha=0.01, out=None):
         gz = np.multiply(g, act_derivative(name, saved, alpha), out=out)
     else:
         gz = act_backward(name, g, saved, alpha)
-    return gz, gz.sum(axis=0)
+    return gz, np.add.reduce(gz, axis=0)  # gz.sum(axis=0) less its Python wrapper frame
 
 
 # NumPy reduces short rows slowly (a (1024, 10) row max takes ~70 µs); reducing the transposed

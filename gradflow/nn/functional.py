@@ -15,7 +15,10 @@ from ..ops.fused import FUSED_ACTIVATIONS, LINEAR_ACTIVATIONS
 from ..ops.autocast import autocast_dtype, half_linear
 from ..ops.linalg import linear as _linear
 from ..ops.output_layer import linear_cross_entropy
+from ..autograd.node import apply as _apply
 from ..tensor import Tensor
+
+_NO_PARAMS = {}  # the ops called with apply below take no parameters; never mutated
 from .functional_activations import (celu, elu, hardsigmoid, hardswish, hardtanh, logsigmoid, mish, relu6, selu,
                                      softmin, softplus, softsign)
 
@@ -49,13 +52,20 @@ __all__ += ["layer_norm", "embedding", "scaled_dot_product_attention", "sdpa_ker
 
 def linear(x, weight, bias=None):
     """``x @ weight.T + bias`` with ``weight`` shaped (out_features, in_features)."""
-    _check_linear(x, weight, bias)
+    tensors = _check_linear(x, weight, bias)
     if autocast_dtype() is not None:
         return half_linear(x, weight, bias)  # mixed precision (gradflow/ops/autocast.py)
+    if tensors:  # apply itself: calling the op would pack its arguments once more
+        return _apply(_linear, (x, weight) if bias is None else (x, weight, bias), _NO_PARAMS)
     return _linear(x, weight) if bias is None else _linear(x, weight, bias)
 
 
 def _check_linear(x, weight, bias):
+    """Raise ShapeError for operands linear cannot take; True for the usual call, all Tensors."""
+    if isinstance(x, Tensor) and isinstance(weight, Tensor) and (bias is None or isinstance(bias, Tensor)):
+        w = weight._data.shape  # the usual call, read off the arrays (Tensor.shape is a Python property)
+        if len(w) == 2 and x._data.shape[-1:] == w[1:] and (bias is None or bias._data.shape == w[:1]):
+            return True
     if weight.ndim != 2:
         raise ShapeError(f"linear expects a 2-D weight (out, in), got shape {weight.shape}")
     if x.shape[-1] != weight.shape[1]:
@@ -82,7 +92,8 @@ def linear_act(x, weight, bias, activation):
         raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
     if bias is None or activation not in LINEAR_ACTIVATIONS or autocast_dtype() is not None:
         return ACTIVATIONS[activation](linear(x, weight, bias))
-    _check_linear(x, weight, bias)
+    if _check_linear(x, weight, bias):
+        return _apply(LINEAR_ACTIVATIONS[activation], (x, weight, bias), _NO_PARAMS)
     return LINEAR_ACTIVATIONS[activation](x, weight, bias)
 
 

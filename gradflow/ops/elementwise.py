@@ -61,6 +61,26 @@ def _mul_vjp(ctx, g):
             sum_to(g * x, ctx.shapes[1]) if x is not None else None)
 
 
+@mul.fast_vjp
+def _mul_arrays(ctx, g):
+    # The rule above on raw arrays with its calls written out (the saved arrays read off the node,
+    # sum_to only where an axis was broadcast): mul is the commonest node of a backward.
+    if ctx.unpackers is not None:  # saved_tensors_hooks: the rule unpacks through ctx.saved
+        return _mul_vjp(ctx, g)
+    x, y = ctx.saved_raw
+    shapes = ctx.shapes
+    gx = gy = None
+    if y is not None:
+        gx = g * y._data
+        if gx.shape != shapes[0]:
+            gx = sum_to(gx, shapes[0])
+    if x is not None:
+        gy = g * x._data
+        if gy.shape != shapes[1]:
+            gy = sum_to(gy, shapes[1])
+    return gx, gy
+
+
 @mul.jvp
 def _mul_jvp(ctx, tx, ty):
     x, y = ctx.inputs

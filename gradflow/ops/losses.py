@@ -24,6 +24,8 @@ from .softmax import checked_cross_entropy_ignoring as _fused_cross_entropy_igno
 from .autocast import float32_under_autocast
 
 REDUCTIONS = ("mean", "sum", "none")
+_max_reduce = np.maximum.reduce
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _check_reduction(name, reduction):
@@ -120,6 +122,17 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
     >>> round(gf.nn.functional.cross_entropy(gf.zeros(2, 4), gf.tensor([1, 3])).item(), 4)
     1.3863
     """
+    if not label_smoothing and isinstance(logits, Tensor) and isinstance(target, Tensor) and reduction in REDUCTIONS:
+        # The textbook case, checked on the arrays directly (each Tensor property is a Python
+        # frame); anything else, or labels out of range, takes the general path below. With every
+        # label a class and ignore_index none, no label is skipped.
+        # The labels' range in one pass: viewed as unsigned, a negative label is huge.
+        scores, labels = logits._data, target._data
+        if (type(scores) is np.ndarray and type(labels) is np.ndarray and scores.ndim == 2
+                and labels.dtype.kind in "iu" and labels.dtype.isnative and labels.shape == scores.shape[:1]
+                and labels.size and not 0 <= ignore_index < scores.shape[1]
+                and int(_max_reduce(labels.view(_UNSIGNED[labels.dtype.itemsize]), None)) < scores.shape[1]):
+            return _fused_cross_entropy(logits, target, reduction)
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")

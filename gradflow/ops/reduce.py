@@ -8,10 +8,14 @@ import math
 
 import warnings
 
+import numpy as np
+
 from ..errors import ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias, _keepdims_alias
-from .shape import broadcast_to, reshape
+from .shape import _SMALL, broadcast_to, reshape
 from .registry import constant, data_of, primitive
+
+_add_reduce = np.add.reduce
 
 
 def _normalize_axis(axis, ndim, shape):
@@ -49,6 +53,8 @@ def _as_dtype(x, dtype):
 
 @primitive("sum")
 def _sum(backend, x, axis, keepdims):
+    if type(x) is np.ndarray:  # ndarray.sum is this call behind a Python wrapper frame
+        return _add_reduce(x, axis, None, None, keepdims)
     return x.sum(axis=axis, keepdims=keepdims)
 
 
@@ -58,6 +64,18 @@ def _sum_vjp(ctx, g):
     if g.ndim and not ctx.params["keepdims"]:
         g = reshape(g, _kept_shape(shape, ctx.params["axis"]))  # put the reduced axes back as 1s
     return broadcast_to(g, shape)
+
+
+@_sum.fast_vjp
+def _sum_arrays(ctx, g):
+    # A full sum's rule on arrays (loss.sum(), chain.sum()): g filled into x's shape, as
+    # broadcast_to fills a small shape, without the reshape, broadcast_to and primitive layers.
+    shape = ctx.shapes[0]
+    if ctx.params["axis"] is None and type(g) is np.ndarray and g.shape != shape and math.prod(shape) <= _SMALL:
+        out = np.empty(shape, g.dtype)
+        out[...] = g
+        return (out,)
+    return (_sum_vjp(ctx, g),)
 
 
 @_sum.jvp

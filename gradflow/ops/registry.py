@@ -70,7 +70,9 @@ class Op:
         self.same_dtype = same_dtype
         self.vjp_rule = self.fast_vjp_rule = self.jvp_rule = None
         # backward_arrays(node, g): the first-order backward on raw arrays — the fast rule itself
-        # once one is declared (no wrapper frame per node), else the VJP rule run on arrays.
+        # once one is declared, else the VJP rule itself run on arrays (no wrapper frame per
+        # node either way: it may return one gradient rather than a tuple, and the engine wraps
+        # it); until a rule is declared, a method that raises.
         self.backward_arrays = self._vjp_on_arrays
         self.accumulate_slot = self.accumulate_rule = None
         # True: its fast rules may write over their incoming gradient when ``may_overwrite(g)``
@@ -89,6 +91,8 @@ class Op:
     def vjp(self, rule):
         """Declare ``rule(ctx, g) -> grad or tuple of grads`` (Tensors or None), one per input."""
         self.vjp_rule = rule
+        if self.fast_vjp_rule is None:
+            self.backward_arrays = rule
         return rule
 
     def fast_vjp(self, rule):

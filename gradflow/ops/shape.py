@@ -39,6 +39,8 @@ def _sum_to(backend, x, shape):
 
 def sum_to(x, shape):
     """Sum ``x`` over the axes broadcasting added, giving ``shape`` (identity when shapes agree)."""
+    if x.shape == shape:  # the usual call: a rule passes ctx.shapes' tuple, x's shape agrees
+        return x
     shape = tuple(shape)
     if tuple(x.shape) == shape:
         return x

@@ -14,7 +14,7 @@ from ..tensor import Tensor, _axis_alias
 from .autocast import to_float32
 from .elementwise import exp
 from .reduce import sum
-from .registry import constant, data_of, primitive
+from .registry import apply, constant, data_of, primitive
 from .shape import unsqueeze
 from .autocast import float32_under_autocast
 
@@ -185,7 +185,10 @@ def cross_entropy(logits, labels, reduction="mean"):
 def checked_cross_entropy(logits, labels, reduction):
     """``cross_entropy`` for a caller that has made its checks already (nn.functional's
     cross_entropy): reading the labels' range twice cost the textbook step two more reductions."""
-    return _cross_entropy(to_float32(logits), labels, reduction=reduction)
+    logits = to_float32(logits)
+    if isinstance(logits, Tensor):  # apply itself: calling the op would pack its arguments once more
+        return apply(_cross_entropy, (logits, labels), {"reduction": reduction})
+    return _cross_entropy(logits, labels, reduction=reduction)
 
 
 def checked_cross_entropy_ignoring(logits, labels, reduction, ignore_index):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backends import of_array
-from .optimizer import Optimizer, check_hyperparameters
+from .optimizer import Optimizer, check_hyperparameters, placement
 
 
 class Adam(Optimizer):
@@ -67,7 +67,7 @@ class Adam(Optimizer):
             state = self.state.setdefault(p, {})
             self._init_state(p, state)
             state["step"] += 1
-            key = (type(p.data), str(p.device), p.dtype, state["step"])
+            key = placement(p._data) + (state["step"],)
             batches.setdefault(key, []).append((p, state))
         beta1, beta2 = group["betas"]
         for (array_type, device, dtype, step), batch in batches.items():

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..autograd.grad_mode import no_grad
 from ..autograd.graph import increment_version
-from ..backends import NUMPY, of_array
+from ..backends import NUMPY, device_of_array, of_array
 from ..errors import ShapeError
 from ..tensor import Tensor
 
@@ -25,6 +25,14 @@ def check_hyperparameters(owner, **values):
     for name, value in values.items():
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value}")
+
+
+def placement(array):
+    """(array type, device name, dtype): what the arrays one multi-tensor kernel call updates
+    share. Read off the array (``Tensor.device`` and ``.dtype`` are Python properties)."""
+    if type(array) is np.ndarray:
+        return np.ndarray, "cpu", array.dtype
+    return type(array), str(device_of_array(array)), array.dtype
 
 
 _CHECKED = ("lr", "momentum", "dampening", "weight_decay", "eps")  # numbers every group must hold finite
@@ -66,14 +74,15 @@ class Optimizer:
         return [p for group in self.param_groups for p in group["params"]]
 
     def zero_grad(self, set_to_none=True):
-        for p in self._params():
-            # ._grad, not .grad: reading .grad hands the array to the caller, and the engine then
-            # stops adding into it in place (autograd/engine.py [who owns a gradient array]).
-            if set_to_none or p._grad is None:
-                p.grad = None
-            else:
-                p._grad.data[...] = 0
-                increment_version(p._grad)  # a graph may have saved it (create_graph)
+        for group in self.param_groups:
+            for p in group["params"]:
+                # ._grad, not .grad: reading .grad hands the array to the caller, and the engine
+                # then stops adding into it in place (autograd/engine.py [who owns a gradient array]).
+                if set_to_none or p._grad is None:
+                    p._grad, p._grad_owned = None, False  # the .grad setter's work for None
+                else:
+                    p._grad.data[...] = 0
+                    increment_version(p._grad)  # a graph may have saved it (create_graph)
 
     @no_grad()
     def step(self, closure=None):

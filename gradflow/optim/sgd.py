@@ -3,7 +3,7 @@ are updated by one multi-tensor kernel call (``sgd_update_multi``: one launch on
 from __future__ import annotations
 
 from ..backends import of_array
-from .optimizer import Optimizer, check_hyperparameters
+from .optimizer import Optimizer, check_hyperparameters, placement
 
 
 class SGD(Optimizer):
@@ -40,7 +40,7 @@ class SGD(Optimizer):
                 backend = of_array(p.data)
                 with backend.device_scope(p.data):  # on the parameter's GPU
                     state["momentum_buffer"] = backend.xp.zeros_like(p.data)
-            key = (type(p.data), str(p.device), p.dtype, first_step)
+            key = placement(p._data) + (first_step,)
             batches.setdefault(key, []).append((p, state))
         for (_, _, _, first_step), batch in batches.items():
             of_array(batch[0][0].data).kernels.sgd_update_multi(
