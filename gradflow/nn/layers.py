@@ -48,13 +48,9 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-class Sequential(Module):
-    """Calls its modules in order; children are named "0", "1", ..."""
-
-    def __init__(self, *modules):
-        super().__init__()
-        for index, module in enumerate(modules):
-            self.add_module(str(index), module)
+class _NumberedChildren(Module):
+    """Children named "0", "1", ... in order: what Sequential and ModuleList share. A slice gives
+    a new container of the same kind (``_of``) holding the same modules."""
 
     def __len__(self):
         return len(self._modules)
@@ -62,7 +58,7 @@ class Sequential(Module):
     def __getitem__(self, index):
         children = list(self._modules.values())
         if isinstance(index, slice):
-            return Sequential(*children[index])
+            return self._of(children[index])
         return children[index]
 
     def __iter__(self):
@@ -72,13 +68,26 @@ class Sequential(Module):
         self.add_module(str(len(self)), module)
         return self
 
+
+class Sequential(_NumberedChildren):
+    """Calls its modules in order; children are named "0", "1", ..."""
+
+    def __init__(self, *modules):
+        super().__init__()
+        for index, module in enumerate(modules):
+            self.add_module(str(index), module)
+
+    @staticmethod
+    def _of(children):
+        return Sequential(*children)
+
     def forward(self, x):
         for module in self._modules.values():
             x = module(x)
         return x
 
 
-class ModuleList(Module):
+class ModuleList(_NumberedChildren):
     """Holds modules in a list, registered as children "0", "1", ... (PyTorch's ModuleList); it has
     no forward of its own.
 
@@ -92,21 +101,9 @@ class ModuleList(Module):
         super().__init__()
         self.extend(modules)
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __getitem__(self, index):
-        children = list(self._modules.values())
-        if isinstance(index, slice):
-            return ModuleList(children[index])
-        return children[index]
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def append(self, module):
-        self.add_module(str(len(self)), module)
-        return self
+    @staticmethod
+    def _of(children):
+        return ModuleList(children)
 
     def extend(self, modules):
         for module in modules:

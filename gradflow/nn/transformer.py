@@ -280,6 +280,34 @@ class MultiheadAttention(Module):
 _ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu}
 
 
+def resolve_activation(activation):
+    """A transformer layer's ``activation``: 'relu', 'gelu' or a callable, as PyTorch takes it."""
+    if isinstance(activation, str):
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be 'relu', 'gelu' or a callable, got {activation!r}")
+        return _ACTIVATIONS[activation]
+    return activation
+
+
+def add_feed_forward_and_norms(layer, d_model, dim_feedforward, dropout, norm_first, norms, eps, bias, options):
+    """Give a transformer layer linear1, dropout, linear2, norm_first and norm1 … norm<norms>, in
+    PyTorch's order, so its state_dict keys come out in PyTorch's order too."""
+    layer.linear1 = Linear(d_model, dim_feedforward, bias=bias, **options)
+    layer.dropout = Dropout(dropout)
+    layer.linear2 = Linear(dim_feedforward, d_model, bias=bias, **options)
+    layer.norm_first = bool(norm_first)
+    for i in range(1, norms + 1):
+        setattr(layer, f"norm{i}", LayerNorm(d_model, eps=eps, bias=bias, **options))
+
+
+def self_attention_block(layer, x, mask, key_padding_mask, is_causal):
+    """The self-attention sublayer of the encoder and decoder layers, before its residual add:
+    ``dropout1(self_attn(x, x, x))``."""
+    out = layer.self_attn(x, x, x, attn_mask=mask, key_padding_mask=key_padding_mask, need_weights=False,
+                          is_causal=is_causal)[0]
+    return layer.dropout1(out)
+
+
 class TransformerEncoderLayer(Module):
     """Self-attention then a feed-forward block, each with a residual and LayerNorm (PyTorch's).
 
@@ -299,24 +327,13 @@ class TransformerEncoderLayer(Module):
         options = dict(dtype=dtype, device=device)
         self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
                                             **options)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **options)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **options)
-        self.norm_first = bool(norm_first)
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **options)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **options)
+        add_feed_forward_and_norms(self, d_model, dim_feedforward, dropout, norm_first, 2, layer_norm_eps, bias,
+                                   options)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
-        if isinstance(activation, str):
-            if activation not in _ACTIVATIONS:
-                raise ValueError(f"activation must be 'relu', 'gelu' or a callable, got {activation!r}")
-            activation = _ACTIVATIONS[activation]
-        self.activation = activation
+        self.activation = resolve_activation(activation)
 
-    def _self_attention(self, x, mask, key_padding_mask, is_causal):
-        out = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=key_padding_mask, need_weights=False,
-                             is_causal=is_causal)[0]
-        return self.dropout1(out)
+    _self_attention = self_attention_block
 
     def _feed_forward(self, x):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))

@@ -14,9 +14,10 @@ import numpy as np
 from .. import creation, ops
 from ..errors import ShapeError
 from . import init
-from .layers import Dropout, Linear, ModuleList
+from .layers import Dropout, ModuleList
 from .module import Module
-from .transformer import _ACTIVATIONS, LayerNorm, MultiheadAttention, TransformerEncoderLayer
+from .transformer import (LayerNorm, MultiheadAttention, TransformerEncoderLayer, add_feed_forward_and_norms,
+                          resolve_activation, self_attention_block)
 
 
 def _clones(layer, num_layers, name):
@@ -71,24 +72,12 @@ class TransformerDecoderLayer(Module):
         attention = dict(dropout=dropout, bias=bias, batch_first=batch_first, **options)
         self.self_attn = MultiheadAttention(d_model, nhead, **attention)
         self.multihead_attn = MultiheadAttention(d_model, nhead, **attention)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, **options)
-        self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, **options)
-        self.norm_first = bool(norm_first)
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **options)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **options)
-        self.norm3 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, **options)
+        add_feed_forward_and_norms(self, d_model, dim_feedforward, dropout, norm_first, 3, layer_norm_eps, bias,
+                                   options)
         self.dropout1, self.dropout2, self.dropout3 = Dropout(dropout), Dropout(dropout), Dropout(dropout)
-        if isinstance(activation, str):
-            if activation not in _ACTIVATIONS:
-                raise ValueError(f"activation must be 'relu', 'gelu' or a callable, got {activation!r}")
-            activation = _ACTIVATIONS[activation]
-        self.activation = activation
+        self.activation = resolve_activation(activation)
 
-    def _self_attention(self, x, mask, key_padding_mask, is_causal):
-        out = self.self_attn(x, x, x, attn_mask=mask, key_padding_mask=key_padding_mask, need_weights=False,
-                             is_causal=is_causal)[0]
-        return self.dropout1(out)
+    _self_attention = self_attention_block
 
     def _cross_attention(self, x, memory, mask, key_padding_mask, is_causal):
         out = self.multihead_attn(x, memory, memory, attn_mask=mask, key_padding_mask=key_padding_mask,
