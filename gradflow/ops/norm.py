@@ -12,6 +12,10 @@ Double backward needs x̂ and σ as functions of x, which the kept arrays are no
 rule therefore rebuilds x up to its per-channel mean — ``x̂·σ = x - μ`` — as a Tensor on x's own
 graph edge (``ctx.next[0]``) and writes the same formula in gradflow ops on it; batch norm is
 shift invariant per channel, so the missing μ changes neither value nor derivatives.
+
+The forward works on x as (N, C, M) and sums the batch axis first (``_channel_sum``); in training
+mode it also updates the running buffers it is handed (``running=(mean, var, momentum)``) from the
+statistics it has just computed, instead of a second mean/variance pass over x.
 """
 from __future__ import annotations
 
@@ -61,8 +65,10 @@ def _channel_stats(x3):
 
 
 @primitive("batch_norm", save=("weight",), save_when=("x",), same_dtype=True, keeps=2)
-def _batch_norm(backend, x, weight, bias, eps):
-    _, xhat, var = _channel_stats(_per_channel(x))
+def _batch_norm(backend, x, weight, bias, eps, running=None):
+    mean, xhat, var = _channel_stats(_per_channel(x))
+    if running is not None:  # (running_mean, running_var, momentum): update from these statistics
+        _update_running(mean, var, xhat.shape[0] * xhat.shape[2], *running)
     var += x.dtype.type(eps)
     inv_std = backend.xp.sqrt(var, out=var)
     backend.xp.reciprocal(inv_std, out=inv_std)
@@ -174,19 +180,19 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         m = x.data.size // c
         if m < 2:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {x.shape}")
+        running = None
         if running_mean is not None or running_var is not None:
-            _update_running(x.data, running_mean, running_var, momentum, m)
-        return _batch_norm(x, weight, bias, eps=float(eps))
+            running = (running_mean, running_var, momentum)   # updated by the forward, in place
+        return _batch_norm(x, weight, bias, eps=float(eps), running=running)
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: training=False needs running_mean and running_var")
     scale = weight * (1.0 / sqrt(running_var.detach() + eps))
     return (x - reshape(running_mean.detach(), shape)) * reshape(scale, shape) + reshape(bias, shape)
 
 
-def _update_running(x, running_mean, running_var, momentum, m):
-    batch_mean, _, batch_var = _channel_stats(_per_channel(x))
-    batch_var *= m / (m - 1)
-    for buffer, value in ((running_mean, batch_mean), (running_var, batch_var)):
+def _update_running(batch_mean, batch_var, m, running_mean, running_var, momentum):
+    """``running = (1 - momentum)·running + momentum·batch``, the variance made unbiased."""
+    for buffer, value in ((running_mean, batch_mean), (running_var, batch_var * (m / (m - 1)))):
         if buffer is not None:
             buffer.data *= 1 - momentum
             buffer.data += momentum * value.astype(buffer.dtype)
