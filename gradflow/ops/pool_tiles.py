@@ -17,7 +17,7 @@ once, cell-major, to (kh·kw, N·C·OH·OW), and everything after runs on whole 
 
 The scatter (backward) writes ``(index == k) * g`` — the same product as the general path's
 one-hot columns — straight into the strided slot of cell k of the image: no (…, kh·kw) columns
-and no transposing col2im. Both are bit-identical to the general path (tests/ops/test_pool_tiles.py).
+and no transposing col2im. Both are bit-identical to the general path (tests/test_pool_tiles.py).
 """
 from __future__ import annotations
 
