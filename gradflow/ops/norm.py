@@ -12,10 +12,16 @@ Double backward needs x̂ and σ as functions of x, which the kept arrays are no
 rule therefore rebuilds x up to its per-channel mean — ``x̂·σ = x - μ`` — as a Tensor on x's own
 graph edge (``ctx.next[0]``) and writes the same formula in gradflow ops on it; batch norm is
 shift invariant per channel, so the missing μ changes neither value nor derivatives.
+
+The forward works on x as (N, C, M) and sums the batch axis first (``_channel_sum``); in training
+mode it also updates the running buffers it is handed (``running=(mean, var, momentum)``) from the
+statistics it has just computed, instead of a second mean/variance pass over x.
 """
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from ..errors import ShapeError
 from ..tensor import Tensor
@@ -34,29 +40,57 @@ def _channel_shape(ndim, channels):
     return (1, channels) + (1,) * (ndim - 2)
 
 
+def _per_channel(x):
+    """``x`` (N, C, ...) as (N, C, M): a view when x is contiguous."""
+    return x.reshape(x.shape[0], x.shape[1], -1)
+
+
+def _channel_sum(x3):
+    """Σ over axes 0 and 2 of (N, C, M) ``x3``, shape (C,). NumPy reduces a middle axis slowly
+    (per-channel strided runs: 32 µs for the digits CNN's 64×16×64 floats); summing the batch
+    axis first adds whole contiguous (C, M) slabs, then the rows: 6 µs. Like ``mean``, it adds
+    float16 in float32."""
+    total = x3.sum(axis=0, dtype=np.promote_types(x3.dtype, np.float32)).sum(axis=1)
+    return total.astype(x3.dtype, copy=False)
+
+
+def _channel_stats(x3):
+    """(mean, centered x3, biased variance) per channel of (N, C, M) ``x3``; shared by the
+    forward and the running-statistics update so both see the same numbers."""
+    m = x3.shape[0] * x3.shape[2]
+    mean = _channel_sum(x3) / m
+    centered = x3 - mean[:, None]
+    squares = centered * centered
+    return mean, centered, _channel_sum(squares) / m
+
+
 @primitive("batch_norm", save=("weight",), save_when=("x",), same_dtype=True, keeps=2)
-def _batch_norm(backend, x, weight, bias, eps):
-    axes, shape = _axes(x.ndim), _channel_shape(x.ndim, x.shape[1])
-    xhat = x - x.mean(axis=axes, keepdims=True)
-    inv_std = 1.0 / backend.xp.sqrt((xhat * xhat).mean(axis=axes, keepdims=True) + x.dtype.type(eps))
-    xhat *= inv_std
-    out = xhat * weight.reshape(shape)
-    out += bias.reshape(shape)
-    return out, xhat, inv_std.reshape(x.shape[1])
+def _batch_norm(backend, x, weight, bias, eps, running=None):
+    mean, xhat, var = _channel_stats(_per_channel(x))
+    if running is not None:  # (running_mean, running_var, momentum): update from these statistics
+        _update_running(mean, var, xhat.shape[0] * xhat.shape[2], *running)
+    var += x.dtype.type(eps)
+    inv_std = backend.xp.sqrt(var, out=var)
+    backend.xp.reciprocal(inv_std, out=inv_std)
+    xhat *= inv_std[:, None]
+    out = xhat * weight[:, None]
+    out += bias[:, None]
+    return out.reshape(x.shape), xhat.reshape(x.shape), inv_std
 
 
 @_batch_norm.fast_vjp
 def _batch_norm_arrays(ctx, g):
     weight, xhat, inv_std = ctx.saved
-    axes, shape = _axes(g.ndim), _channel_shape(g.ndim, g.shape[1])
-    g_bias = g.sum(axis=axes)
-    g_weight = (g * xhat).sum(axis=axes)
+    g3, xhat3 = _per_channel(g), _per_channel(xhat)
+    g_bias = _channel_sum(g3)
+    g_weight = _channel_sum(g3 * xhat3)
     gx = None
     if ctx.needs_input_grad[0]:
-        m = g.size // g.shape[1]
-        gx = g - (g_bias / m).reshape(shape)
-        gx -= xhat * (g_weight / m).reshape(shape)
-        gx *= (weight * inv_std).reshape(shape)
+        m = g3.shape[0] * g3.shape[2]
+        gx = g3 - (g_bias / m)[:, None]
+        gx -= xhat3 * (g_weight / m)[:, None]
+        gx *= (weight * inv_std)[:, None]
+        gx = gx.reshape(g.shape)
     return (gx, g_weight if ctx.needs_input_grad[1] else None, g_bias if ctx.needs_input_grad[2] else None)
 
 
@@ -146,20 +180,19 @@ def batch_norm(x, running_mean, running_var, weight=None, bias=None, training=Fa
         m = x.data.size // c
         if m < 2:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {x.shape}")
+        running = None
         if running_mean is not None or running_var is not None:
-            _update_running(x.data, running_mean, running_var, momentum, m)
-        return _batch_norm(x, weight, bias, eps=float(eps))
+            running = (running_mean, running_var, momentum)   # updated by the forward, in place
+        return _batch_norm(x, weight, bias, eps=float(eps), running=running)
     if running_mean is None or running_var is None:
         raise ValueError("batch_norm: training=False needs running_mean and running_var")
     scale = weight * (1.0 / sqrt(running_var.detach() + eps))
     return (x - reshape(running_mean.detach(), shape)) * reshape(scale, shape) + reshape(bias, shape)
 
 
-def _update_running(x, running_mean, running_var, momentum, m):
-    axes = _axes(x.ndim)
-    batch_mean = x.mean(axis=axes)
-    batch_var = x.var(axis=axes) * (m / (m - 1))
-    for buffer, value in ((running_mean, batch_mean), (running_var, batch_var)):
+def _update_running(batch_mean, batch_var, m, running_mean, running_var, momentum):
+    """``running = (1 - momentum)·running + momentum·batch``, the variance made unbiased."""
+    for buffer, value in ((running_mean, batch_mean), (running_var, batch_var * (m / (m - 1)))):
         if buffer is not None:
             buffer.data *= 1 - momentum
             buffer.data += momentum * value.astype(buffer.dtype)

@@ -7,7 +7,9 @@ type that holds it (uint8 for any window up to 16×16) — a 2×2 pool of float3
 one byte per output instead of the input's four per input cell. Neither x nor the output is
 saved. The rule scatters g into the winning cells (``window_scatter``, col2im) and that
 scatter's own VJP is the matching gather (``window_gather``), so every order is exact where the
-maximum is unique.
+maximum is unique. Windows that tile the image (stride = kernel, no padding or dilation, the
+kernel dividing H and W: the 2×2 pool of a CNN) skip the window view and its columns: forward and
+scatter run on cell-major rows (pool_tiles.py, the note [tiling windows]), bit for bit the same.
 
 avg_pool2d is conv2d with a constant kernel of ones on the channels folded into the batch, divided
 by kh·kw — or, where windows differ in size (count_include_pad=False, ceil mode), by each window's
@@ -24,6 +26,7 @@ from .conv import _conv2d
 from .registry import data_of, primitive
 from .movement import pad as pad_op
 from .shape import reshape, squeeze, unsqueeze
+from .pool_tiles import tiled_max, tiled_scatter, tiles
 from .windows import pair, windows, windows_add
 
 
@@ -64,6 +67,13 @@ def _flat_windows(backend, x, kernel, stride, padding, dilation, ceil_mode, fill
 
 @primitive("max_pool2d", keeps=1)
 def _max_pool2d(backend, x, kernel, stride, padding, dilation, ceil_mode=False):
+    if tiles(x.shape[2:], kernel, stride, padding, dilation):  # ceil mode adds no window then
+        return tiled_max(backend.xp, x, kernel, _index_dtype(kernel[0] * kernel[1]))
+    return window_max(backend, x, kernel, stride, padding, dilation, ceil_mode)
+
+
+def window_max(backend, x, kernel, stride, padding, dilation, ceil_mode=False):
+    """(max, argmax) of every window on a window view: the general path of max-pool's forward."""
     flat = _flat_windows(backend, x, kernel, stride, padding, dilation, ceil_mode, -np.inf)
     index = flat.argmax(axis=-1)
     out = backend.xp.take_along_axis(flat, index[..., None], axis=-1)[..., 0]
@@ -95,6 +105,13 @@ def window_gather(backend, x, index, kernel, stride, padding, dilation, ceil_mod
 @primitive("window_scatter")
 def window_scatter(backend, g, index, size, kernel, stride, padding, dilation, ceil_mode=False):
     """Each g added at cell ``index`` of its window on a zero image of spatial ``size`` (col2im)."""
+    if tiles(size, kernel, stride, padding, dilation):
+        return tiled_scatter(backend.xp, g, index, size, kernel)
+    return window_scatter_cols(backend, g, index, size, kernel, stride, padding, dilation, ceil_mode)
+
+
+def window_scatter_cols(backend, g, index, size, kernel, stride, padding, dilation, ceil_mode=False):
+    """window_scatter's general path: one-hot columns (…, kh·kw) times g, then col2im."""
     cells = backend.xp.arange(kernel[0] * kernel[1], dtype=index.dtype)
     cols = (index[..., None] == cells) * g[..., None]          # (N, C, OH, OW, kh·kw), g in one cell
     cols = cols.reshape(g.shape + tuple(kernel))
