@@ -242,7 +242,7 @@ class Tensor:
     # ----- autograd -----------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``gradflow.autograd.backward``)."""
-        _engine.backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+        _engine.backward(self, None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
     def retain_grad(self):
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""

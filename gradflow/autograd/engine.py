@@ -456,6 +456,14 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     ``grad_tensors`` is required for non-scalar outputs. Without ``retain_graph`` the saved
     tensors are freed, and a second backward through the same graph raises GraphFreedError.
     """
+    if (grad_tensors is None and inputs is None and not create_graph and not retain_graph
+            and type(tensors) is node_module._Tensor):
+        # The usual ``loss.backward()`` on the CPU: what _root_grads and run() would decide for a
+        # one-element root, settled here without their layers.
+        data = tensors._data
+        if type(data) is np.ndarray and data.size == 1 and tensors._requires_grad:
+            _run((tensors,), (node_module._Tensor(_ones_like(data)),), False, False)
+            return
     roots = _as_sequence(tensors)
     grads = _root_grads(roots, _as_sequence(grad_tensors), create_graph)
     if retain_graph is None:
