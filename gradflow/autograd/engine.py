@@ -164,6 +164,12 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
     return _run(roots, root_grads, retain_graph, create_graph, capture, accumulate_into)
 
 
+# Note: [a chain skips the heap]
+# When the heap is empty and a node's rule makes exactly one new node pending (a chain of ops,
+# the other inputs leaves), that node is the only one pending, so the heap would hand it out
+# next anyway: it is run next without a push and a pop. As soon as a second node is pending,
+# both go on the heap and the order is the heap's again.
+#
 # Note: [the engine's walk is the hot path]
 # A chain of tiny ops spends as long in this loop as in its rules, so what a node needs only in
 # rare cases is decided by one test and done out of line: hooks, a retained .grad and grad()'s
@@ -211,8 +217,8 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
             else:
                 pending[node] = g
                 push(heap, (-node.seq, node))
-        while heap:
-            node = pop(heap)[1]
+        node = pop(heap)[1] if heap else None
+        while node is not None:
             g = pending.pop(node)
             if node in owned:
                 owned.discard(node)
@@ -279,6 +285,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
             shapes = node.shapes
             checking = anomaly["enabled"]
             index = -1
+            chained = None  # the note [a chain skips the heap]
             for target, gi in zip(node.next, grads):
                 index += 1
                 if target is None or gi is None or gi is ACCUMULATED:
@@ -292,7 +299,13 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
                         _accumulate(pending, target, gi, own, owned)
                     else:
                         pending[target] = gi
-                        push(heap, (-target.seq, target))
+                        if chained is None and not heap:
+                            chained = target
+                        else:
+                            if chained is not None:
+                                push(heap, (-chained.seq, chained))
+                                chained = None
+                            push(heap, (-target.seq, target))
                         if own:
                             owned.add(target)
                 else:
@@ -309,6 +322,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
                         _accumulate(leaf_grads, key, gi, own, owned)
                     previous = None
             grads = gi = g = None  # the tables hold the gradients now: let a rule find them free
+            node = chained if chained is not None else (pop(heap)[1] if heap else None)
     finally:
         state.enabled, state.raw, state.freeing = previous_state
 
