@@ -475,6 +475,19 @@ for _name in _METHODS:
     setattr(Tensor, _name, _method(getattr(_ops, _name)))
 del _name
 
+
+def _sum_method(self, *args, **kwargs):
+    # ``loss.sum()``, the usual call: the sum primitive applied as gradflow.sum would apply it,
+    # without that function's and the op's argument layers in between.
+    if args or kwargs:
+        return _ops.sum(self, *args, **kwargs)
+    return _apply(_sum_primitive, (self,), {"axis": None, "keepdims": False})
+
+
+_sum_method.__name__, _sum_method.__doc__ = "sum", Tensor.sum.__doc__
+Tensor.sum = _sum_method
+from .ops.reduce import _sum as _sum_primitive  # noqa: E402
+
 # Elementwise math, rounding and predicates (issue 13): NumPy names and PyTorch's aliases.
 _ELEMENTWISE_METHODS = ("sin cos tan arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh asin acos atan "
                         "atan2 asinh acosh atanh exp2 expm1 log2 log10 log1p rsqrt reciprocal hypot floor ceil round "

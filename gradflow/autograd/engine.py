@@ -191,8 +191,9 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
     raw = not create_graph
     heap, pending, leaf_grads, leaves = [], {}, {}, {}
     owned = set()  # keys of table entries the engine may write (the note [who owns a gradient array])
-    capture_nodes, captured = {}, {}
+    capture_nodes = captured = None  # grad()'s tables; backward() has none
     if capture is not None:
+        capture_nodes, captured = {}, {}
         for i, t in enumerate(capture):
             if t.grad_fn is not None:
                 capture_nodes.setdefault(t.grad_fn, []).append(i)
@@ -370,7 +371,7 @@ def _before_rule(node, g, mine, raw, capture_nodes, captured):
             kept = Tensor(_materialize(g)) if raw else g
             owner._grad = kept if owner._grad is None else owner._grad + kept
             mine = False
-    if node in capture_nodes:
+    if capture_nodes and node in capture_nodes:
         for i in capture_nodes[node]:
             captured[i] = Tensor(g) if raw else g
         mine = False
