@@ -242,6 +242,10 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
             try:
                 if not raw:
                     grads = op.backward(node, g, True)
+                elif op.accumulate_rule is None and not (mine and op.reuses_grad):
+                    grads = op.backward_arrays(node, g)  # the usual rule: the branch below, in short
+                    if type(grads) is not tuple:  # a VJP rule's single gradient (Op.backward_arrays)
+                        grads = (grads,)
                 else:
                     buffer = None
                     if may_accumulate and op.accumulate_rule is not None:
