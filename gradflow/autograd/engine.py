@@ -151,6 +151,9 @@ def _owned_results(grads, g):
     return mask
 
 
+_push, _pop = heapq.heappush, heapq.heappop
+
+
 def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_into=None):
     """``_run`` under the roots' device: arrays the rules allocate and kernels they launch go to
     the graph's GPU (CuPy uses the *current* device), so a graph on cuda:1 runs there."""
@@ -198,7 +201,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
             if t.grad_fn is not None:
                 capture_nodes.setdefault(t.grad_fn, []).append(i)
     capturing = bool(capture_nodes)
-    push, pop = heapq.heappush, heapq.heappop
+    push, pop = _push, _pop
     may_accumulate = raw and capture is None
     observers = node_module.observers
     last_write = node_module.last_write
@@ -208,17 +211,21 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
     previous_state = state.enabled, state.raw, state.freeing
     state.enabled, state.raw, state.freeing = create_graph, raw, not retain_graph
     try:
-        for root, g in zip(roots, root_grads):
-            g = g._data if raw else g
-            node = root.grad_fn
-            if node is None:
-                _add_leaf_grad(leaf_grads, leaves, root, g, False, owned)
-            elif node in pending:
-                _accumulate(pending, node, g, False, owned)
-            else:
-                pending[node] = g
-                push(heap, (-node.seq, node))
-        node = pop(heap)[1] if heap else None
+        if len(roots) == 1 and roots[0].grad_fn is not None:  # one loss: its node is the first to run
+            node = roots[0].grad_fn
+            pending[node] = root_grads[0]._data if raw else root_grads[0]
+        else:
+            for root, g in zip(roots, root_grads):
+                g = g._data if raw else g
+                node = root.grad_fn
+                if node is None:
+                    _add_leaf_grad(leaf_grads, leaves, root, g, False, owned)
+                elif node in pending:
+                    _accumulate(pending, node, g, False, owned)
+                else:
+                    pending[node] = g
+                    push(heap, (-node.seq, node))
+            node = pop(heap)[1] if heap else None
         while node is not None:
             g = pending.pop(node)
             if node in owned:
