@@ -165,7 +165,7 @@ def float32_under_autocast(function):
     to float32 and so returns float32 (normalization, softmax, losses); outside, untouched."""
     @functools.wraps(function)
     def autocasting(*args, **kwargs):
-        if autocast_dtype() is None:
+        if _state.dtype is None:  # autocast_dtype() written out: every loss passes here
             return function(*args, **kwargs)
         args, kwargs = _map_tensors(to_float32, args, kwargs)
         return function(*args, **kwargs)
