@@ -242,7 +242,7 @@ class Tensor:
     # ----- autograd -----------------------------------------------------------------------
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see ``gradflow.autograd.backward``)."""
-        _engine.backward([self], None if gradient is None else [gradient], retain_graph, create_graph, inputs)
+        _engine.backward(self, None if gradient is None else [gradient], retain_graph, create_graph, inputs)
 
     def retain_grad(self):
         """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
@@ -474,6 +474,19 @@ _METHODS = ("exp log sqrt tanh sigmoid relu sum mean max min var std reshape vie
 for _name in _METHODS:
     setattr(Tensor, _name, _method(getattr(_ops, _name)))
 del _name
+
+
+def _sum_method(self, *args, **kwargs):
+    # ``loss.sum()``, the usual call: the sum primitive applied as gradflow.sum would apply it,
+    # without that function's and the op's argument layers in between.
+    if args or kwargs:
+        return _ops.sum(self, *args, **kwargs)
+    return _apply(_sum_primitive, (self,), {"axis": None, "keepdims": False})
+
+
+_sum_method.__name__, _sum_method.__doc__ = "sum", Tensor.sum.__doc__
+Tensor.sum = _sum_method
+from .ops.reduce import _sum as _sum_primitive  # noqa: E402
 
 # Elementwise math, rounding and predicates (issue 13): NumPy names and PyTorch's aliases.
 _ELEMENTWISE_METHODS = ("sin cos tan arcsin arccos arctan arctan2 sinh cosh arcsinh arccosh arctanh asin acos atan "

@@ -1,8 +1,9 @@
 """gradflow, written the way a user would: ``gradflow.nn.functional`` and ``backward()``.
 
-The SGD update of ``mlp_step`` is the plain ``p -= lr * grad`` under ``no_grad`` so the figure
-measures autograd, not a particular optimizer class. ``gradflow-fused`` runs each hidden layer as
-one ``linear_relu`` op (what ``nn.MLP`` does by default); ``gradflow`` as ``linear`` then ``relu``.
+The SGD update of ``mlp_step`` is the plain ``g *= lr; p -= g`` under ``no_grad`` (in place, the
+hand floor's own update) so the figure measures autograd, not a particular optimizer class.
+``gradflow-fused`` runs each hidden layer as one ``linear_relu`` op (what ``nn.MLP`` does by
+default); ``gradflow`` as ``linear`` then ``relu``.
 """
 from __future__ import annotations
 
@@ -54,8 +55,10 @@ def build(case, fused=False):
             mlp_loss(x, labels, layers, fused=fused).backward()
             if update:
                 with gf.no_grad():
-                    for p in flat:
-                        p.data -= LR * p.grad.data
+                    for p in flat:  # in place, as the floor's ``gw *= lr; w -= gw``
+                        g = p.grad.data
+                        g *= LR
+                        p.data -= g
         return step
     if case.workload == "hvp":
         x, labels = gf.tensor(a["x"]), gf.tensor(a["labels"])

@@ -54,8 +54,9 @@ def build(case):
             mlp_loss(x, labels, layers).backward()
             if update:
                 with torch.no_grad():
-                    for p in flat:
-                        p -= LR * p.grad
+                    for p in flat:  # in place, as the floor's ``gw *= lr; w -= gw``
+                        p.grad.mul_(LR)
+                        p -= p.grad
         return step
     if case.workload == "hvp":
         vs = [torch.from_numpy(v) for pair in a["v"] for v in pair]

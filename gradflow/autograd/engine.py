@@ -151,6 +151,9 @@ def _owned_results(grads, g):
     return mask
 
 
+_push, _pop = heapq.heappush, heapq.heappop
+
+
 def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_into=None):
     """``_run`` under the roots' device: arrays the rules allocate and kernels they launch go to
     the graph's GPU (CuPy uses the *current* device), so a graph on cuda:1 runs there."""
@@ -164,6 +167,12 @@ def run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate_
     return _run(roots, root_grads, retain_graph, create_graph, capture, accumulate_into)
 
 
+# Note: [a chain skips the heap]
+# When the heap is empty and a node's rule makes exactly one new node pending (a chain of ops,
+# the other inputs leaves), that node is the only one pending, so the heap would hand it out
+# next anyway: it is run next without a push and a pop. As soon as a second node is pending,
+# both go on the heap and the order is the heap's again.
+#
 # Note: [the engine's walk is the hot path]
 # A chain of tiny ops spends as long in this loop as in its rules, so what a node needs only in
 # rare cases is decided by one test and done out of line: hooks, a retained .grad and grad()'s
@@ -185,13 +194,14 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
     raw = not create_graph
     heap, pending, leaf_grads, leaves = [], {}, {}, {}
     owned = set()  # keys of table entries the engine may write (the note [who owns a gradient array])
-    capture_nodes, captured = {}, {}
+    capture_nodes = captured = None  # grad()'s tables; backward() has none
     if capture is not None:
+        capture_nodes, captured = {}, {}
         for i, t in enumerate(capture):
             if t.grad_fn is not None:
                 capture_nodes.setdefault(t.grad_fn, []).append(i)
     capturing = bool(capture_nodes)
-    push, pop = heapq.heappush, heapq.heappop
+    push, pop = _push, _pop
     may_accumulate = raw and capture is None
     observers = node_module.observers
     last_write = node_module.last_write
@@ -201,18 +211,22 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
     previous_state = state.enabled, state.raw, state.freeing
     state.enabled, state.raw, state.freeing = create_graph, raw, not retain_graph
     try:
-        for root, g in zip(roots, root_grads):
-            g = g._data if raw else g
-            node = root.grad_fn
-            if node is None:
-                _add_leaf_grad(leaf_grads, leaves, root, g, False, owned)
-            elif node in pending:
-                _accumulate(pending, node, g, False, owned)
-            else:
-                pending[node] = g
-                push(heap, (-node.seq, node))
-        while heap:
-            node = pop(heap)[1]
+        if len(roots) == 1 and roots[0].grad_fn is not None:  # one loss: its node is the first to run
+            node = roots[0].grad_fn
+            pending[node] = root_grads[0]._data if raw else root_grads[0]
+        else:
+            for root, g in zip(roots, root_grads):
+                g = g._data if raw else g
+                node = root.grad_fn
+                if node is None:
+                    _add_leaf_grad(leaf_grads, leaves, root, g, False, owned)
+                elif node in pending:
+                    _accumulate(pending, node, g, False, owned)
+                else:
+                    pending[node] = g
+                    push(heap, (-node.seq, node))
+            node = pop(heap)[1] if heap else None
+        while node is not None:
             g = pending.pop(node)
             if node in owned:
                 owned.discard(node)
@@ -235,6 +249,10 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
             try:
                 if not raw:
                     grads = op.backward(node, g, True)
+                elif op.accumulate_rule is None and not (mine and op.reuses_grad):
+                    grads = op.backward_arrays(node, g)  # the usual rule: the branch below, in short
+                    if type(grads) is not tuple:  # a VJP rule's single gradient (Op.backward_arrays)
+                        grads = (grads,)
                 else:
                     buffer = None
                     if may_accumulate and op.accumulate_rule is not None:
@@ -279,6 +297,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
             shapes = node.shapes
             checking = anomaly["enabled"]
             index = -1
+            chained = None  # the note [a chain skips the heap]
             for target, gi in zip(node.next, grads):
                 index += 1
                 if target is None or gi is None or gi is ACCUMULATED:
@@ -292,7 +311,13 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
                         _accumulate(pending, target, gi, own, owned)
                     else:
                         pending[target] = gi
-                        push(heap, (-target.seq, target))
+                        if chained is None and not heap:
+                            chained = target
+                        else:
+                            if chained is not None:
+                                push(heap, (-chained.seq, chained))
+                                chained = None
+                            push(heap, (-target.seq, target))
                         if own:
                             owned.add(target)
                 else:
@@ -309,6 +334,7 @@ def _run(roots, root_grads, retain_graph, create_graph, capture=None, accumulate
                         _accumulate(leaf_grads, key, gi, own, owned)
                     previous = None
             grads = gi = g = None  # the tables hold the gradients now: let a rule find them free
+            node = chained if chained is not None else (pop(heap)[1] if heap else None)
     finally:
         state.enabled, state.raw, state.freeing = previous_state
 
@@ -356,7 +382,7 @@ def _before_rule(node, g, mine, raw, capture_nodes, captured):
             kept = Tensor(_materialize(g)) if raw else g
             owner._grad = kept if owner._grad is None else owner._grad + kept
             mine = False
-    if node in capture_nodes:
+    if capture_nodes and node in capture_nodes:
         for i in capture_nodes[node]:
             captured[i] = Tensor(g) if raw else g
         mine = False
@@ -456,6 +482,14 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     ``grad_tensors`` is required for non-scalar outputs. Without ``retain_graph`` the saved
     tensors are freed, and a second backward through the same graph raises GraphFreedError.
     """
+    if (grad_tensors is None and inputs is None and not create_graph and not retain_graph
+            and type(tensors) is node_module._Tensor):
+        # The usual ``loss.backward()`` on the CPU: what _root_grads and run() would decide for a
+        # one-element root, settled here without their layers.
+        data = tensors._data
+        if type(data) is np.ndarray and data.size == 1 and tensors._requires_grad:
+            _run((tensors,), (node_module._Tensor(_ones_like(data)),), False, False)
+            return
     roots = _as_sequence(tensors)
     grads = _root_grads(roots, _as_sequence(grad_tensors), create_graph)
     if retain_graph is None:

@@ -481,7 +481,7 @@ def apply(op, inputs, params):
                 requires = True
                 break
     a = arrays[0]
-    backend = _backend_by_array_type.get(type(a)) or of_array(a)
+    backend = _NUMPY if type(a) is _ndarray else (_backend_by_array_type.get(type(a)) or of_array(a))
     try:
         if backend is _NUMPY:
             result = op.forward(backend, *arrays, **params) if params else op.forward(backend, *arrays)
@@ -543,10 +543,18 @@ def apply(op, inputs, params):
     node.out_shape = result.shape
     node.out_dtype = result.dtype
     out = Tensor(result, True, node)
-    plan = op.save_plan
-    if not plan and kept is None:
+    pair = op.save_pair
+    if pair is not None and not saved_tensor_hooks and not observers:
+        # two saved inputs (mul, div, linear without a bias, the loss): the loop below written out
+        i, unless_i, j, unless_j = pair
+        node.saved_raw = (inputs[i] if unless_i is None or needs[unless_i] else None,
+                          inputs[j] if unless_j is None or needs[unless_j] else None)
+    elif op.saves_output_only and not saved_tensor_hooks and not observers:
+        node.saved_raw = (_Output(result),)  # exp, tanh, sigmoid, relu...
+    elif not op.save_plan and kept is None:
         node.saved_raw = ()
     else:
+        plan = op.save_plan
         values = []
         for what, unless in plan:
             if unless is not None and not needs[unless]:
@@ -570,6 +578,7 @@ def apply(op, inputs, params):
 
 
 _new_node = object.__new__
+_ndarray = np.ndarray
 
 
 def _raise_broadcast_error(op, arrays, exc):

@@ -29,6 +29,8 @@ same name and arguments as its CUDA counterpart:
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .numpy_kernels import _SHORT_ROW, _row_max, _row_sum, adam_update, sgd_update
@@ -140,6 +142,9 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9,
                       eps=1e-8, weight_decay=0.0, decoupled=False, masters=None, step_count=None):
     if step_count is not None:
         step = int(step_count.reshape(-1)[0])  # the device-side counter (a host array here)
+    if masters is None and not weight_decay:
+        params, grads, exp_avgs, exp_avg_sqs = _adam_plain(params, grads, exp_avgs, exp_avg_sqs, step, lr,
+                                                           beta1, beta2, eps)
     for i, (param, grad, exp_avg, exp_avg_sq) in enumerate(zip(params, grads, exp_avgs, exp_avg_sqs)):
         master = None if masters is None else masters[i]
         target = param if master is None else master
@@ -148,6 +153,42 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9,
                     weight_decay=weight_decay, decoupled=decoupled)
         if master is not None:
             param[...] = master
+
+
+# Note: [Adam's plain step on many tensors]
+# Without weight decay or float32 masters, each tensor's step is adam_update's arithmetic in the
+# same order, with the scalars worked out once per call and the temporaries written with out=
+# into two arrays per tensor instead of seven: the same values bit for bit (an in-place ufunc
+# rounds as the out-of-place one; tests/kernels/test_adam_multi_twin.py checks), and for the
+# small tensors of a model's biases less time in allocation than in arithmetic.
+def _adam_plain(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1, beta2, eps):
+    """Step every tensor of one dtype here; return the others (left to adam_update)."""
+    rest = ([], [], [], [])
+    one_minus_beta1, one_minus_beta2 = 1 - beta1, 1 - beta2
+    step_size = lr / (1 - beta1 ** step)
+    correction2_root = math.sqrt(1 - beta2 ** step)
+    for param, grad, exp_avg, exp_avg_sq in zip(params, grads, exp_avgs, exp_avg_sqs):
+        dtype = param.dtype
+        if not (type(param) is type(grad) is type(exp_avg) is type(exp_avg_sq) is np.ndarray
+                and grad.dtype == dtype and exp_avg.dtype == dtype and exp_avg_sq.dtype == dtype
+                and grad.shape == param.shape and param.ndim):  # (0-d: ufuncs return scalars)
+            for kept, value in zip(rest, (param, grad, exp_avg, exp_avg_sq)):
+                kept.append(value)
+            continue
+        exp_avg *= beta1
+        scratch = np.multiply(one_minus_beta1, grad)  # (1 - β1) g
+        exp_avg += scratch
+        exp_avg_sq *= beta2
+        np.multiply(one_minus_beta2, grad, out=scratch)
+        scratch *= grad  # (1 - β2) g g, in adam_update's order
+        exp_avg_sq += scratch
+        denom = np.sqrt(exp_avg_sq)
+        denom /= correction2_root
+        denom += eps
+        np.multiply(step_size, exp_avg, out=scratch)
+        scratch /= denom
+        param -= scratch
+    return rest
 
 
 def sgd_update_multi(params, grads, buffers, lr, momentum=0.0, dampening=0.0, weight_decay=0.0,

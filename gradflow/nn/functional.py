@@ -88,13 +88,14 @@ def linear_act(x, weight, bias, activation):
     >>> gf.nn.functional.linear_act(x, w, b, "relu").grad_fn.name
     'linear_relu'
     """
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
-    if bias is None or activation not in LINEAR_ACTIVATIONS or autocast_dtype() is not None:
+    fused = LINEAR_ACTIVATIONS.get(activation)  # one lookup for the usual call (every fused one is known)
+    if fused is None or bias is None or autocast_dtype() is not None:
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of {sorted(ACTIVATIONS)}")
         return ACTIVATIONS[activation](linear(x, weight, bias))
     if _check_linear(x, weight, bias):
-        return _apply(LINEAR_ACTIVATIONS[activation], (x, weight, bias), _NO_PARAMS)
-    return LINEAR_ACTIVATIONS[activation](x, weight, bias)
+        return _apply(fused, (x, weight, bias), _NO_PARAMS)
+    return fused(x, weight, bias)
 
 
 def dropout(x, p=0.5, training=True):

@@ -69,8 +69,9 @@ def _make(name) -> Op:
 
     @op.fast_vjp
     def fast_vjp(ctx, g):
-        (saved,) = ctx.saved
-        return (of_array(g).kernels.act_backward(name, g, saved, ctx.params.get("alpha", 0.01)),)
+        # The saved array read off the node unless saved_tensors_hooks must unpack it (as mul's).
+        (saved,) = ctx.saved if ctx.unpackers is not None else (ctx.saved_raw[0]._data,)
+        return of_array(g).kernels.act_backward(name, g, saved, ctx.params.get("alpha", 0.01) if ctx.params else 0.01)
 
     @op.jvp
     def jvp(ctx, t):

@@ -26,6 +26,15 @@ def _add_vjp(ctx, g):
             sum_to(g, ctx.shapes[1]) if needs[1] else None)
 
 
+@add.fast_vjp
+def _add_arrays(ctx, g):
+    # The rule above on raw arrays, sum_to called only where an axis was broadcast (a chain of
+    # small ops spends as long in those calls as in the arithmetic).
+    needs, shapes = ctx.needs_input_grad, ctx.shapes
+    return ((g if g.shape == shapes[0] else sum_to(g, shapes[0])) if needs[0] else None,
+            (g if g.shape == shapes[1] else sum_to(g, shapes[1])) if needs[1] else None)
+
+
 @add.jvp
 def _add_jvp(ctx, tx, ty):
     return jvp_total(ctx.out.shape, tx, ty)
@@ -41,6 +50,18 @@ def _sub_vjp(ctx, g):
     needs = ctx.needs_input_grad
     return (sum_to(g, ctx.shapes[0]) if needs[0] else None,
             sum_to(-g, ctx.shapes[1]) if needs[1] else None)
+
+
+@sub.fast_vjp
+def _sub_arrays(ctx, g):
+    # As _add_arrays: the rule above without the sum_to calls where nothing was broadcast.
+    needs, shapes = ctx.needs_input_grad, ctx.shapes
+    gy = None
+    if needs[1]:
+        gy = -g
+        if gy.shape != shapes[1]:
+            gy = sum_to(gy, shapes[1])
+    return (g if g.shape == shapes[0] else sum_to(g, shapes[0])) if needs[0] else None, gy
 
 
 @sub.jvp

@@ -67,10 +67,12 @@ def _make(name) -> Op:
         # gz may go over g when the engine says nothing else can see g (see autograd/node.py),
         # and h can go before the GEMMs allocate gX and gW: at most two batch-sized gradients
         # and no dead activation are held at once, as when linear and φ are separate nodes.
+        x, weight, out = ctx.saved  # read once (Node.saved builds its tuple per call)
         gz, gb = of_array(g).kernels.bias_act_backward(
-            name, g_rows, as_rows(ctx.saved[2], out_features), out=g_rows if _node.may_overwrite(g) else None)
+            name, g_rows, as_rows(out, out_features), out=g_rows if _node.may_overwrite(g) else None)
+        out = None  # h held by nothing here when release_saved lets the node's reference go
         ctx.release_saved(2)
-        gx, gw = product_grad_arrays(ctx, gz, weight_grad)
+        gx, gw = product_grad_arrays(ctx, gz, weight_grad, (x, weight))
         return gx, gw, gb if ctx.needs_input_grad[2] else None
 
     @op.jvp

@@ -6,12 +6,16 @@ a network keeps its input batch but not its weight.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from ..autograd.node import ACCUMULATED
-from ..backends import of_array
+from ..backends import dispatch as _dispatch, of_array
 from ..errors import ShapeError
 from .reduce import _sum, sum
 from .registry import primitive
 from .shape import jvp_total, reshape, sum_to, swapaxes, unsqueeze
+
+_add_reduce = np.add.reduce  # the sum primitive's NumPy forward (reduce.py), bound once
 
 
 def _matmul_flops(arrays, out):
@@ -120,11 +124,12 @@ def linear_tangent(ctx, tx, tw, *tb):
 # BLAS on the CPU), so the dispatch counter sees them. When the engine hands over the weight's
 # existing .grad array, gW = gᵀx is added into it by gemm with beta = 1: no gW temporary and no
 # new .grad buffer. The differentiable rule above stays the definition; tests compare the two.
-def product_grad_arrays(ctx, g_rows, weight_grad):
+def product_grad_arrays(ctx, g_rows, weight_grad, saved=None):
     """gX and gW of ``x Wᵀ`` on arrays, by the kernel table's gemm; ``g_rows`` is the output
     gradient as (rows, out_features). gW is added into ``weight_grad`` when one is given (and
-    ACCUMULATED returned in its place). Shared with the fused linear + activation ops."""
-    x, weight = ctx.saved[:2]
+    ACCUMULATED returned in its place). Shared with the fused linear + activation ops, which
+    pass the (x, weight) they have already read off ``ctx.saved``."""
+    x, weight = ctx.saved[:2] if saved is None else saved
     backend = of_array(g_rows)
     kernels, xp = backend.kernels, backend.xp
     in_features = ctx.shapes[1][1]
@@ -151,6 +156,12 @@ def _linear_arrays(ctx, g, weight_grad):
     gx, gw = product_grad_arrays(ctx, g_rows, weight_grad)
     if len(ctx.shapes) == 2:
         return gx, gw
+    if not ctx.needs_input_grad[2]:
+        return gx, gw, None
+    if type(g_rows) is np.ndarray and _dispatch.active is None:
+        # The sum primitive's forward on a NumPy array, without its call layers (Op.__call__,
+        # _apply_raw): the same reduction, bit for bit. While counting, the primitive itself.
+        return gx, gw, _add_reduce(g_rows, 0)
     # The sum primitive itself: sum()'s axis normalization is for user input (g_rows is 2-d).
-    return gx, gw, _sum(g_rows, axis=(0,), keepdims=False) if ctx.needs_input_grad[2] else None
+    return gx, gw, _sum(g_rows, axis=(0,), keepdims=False)
 

@@ -19,7 +19,8 @@ from .activation import softplus
 from .elementwise import abs, clip, log, where
 from .reduce import sum
 from .shape import getitem, reshape, transpose
-from .softmax import checked_cross_entropy as _fused_cross_entropy, log_softmax
+from .softmax import _cross_entropy as _cross_entropy_op, checked_cross_entropy as _fused_cross_entropy, log_softmax
+from .registry import apply as _apply
 from .softmax import checked_cross_entropy_ignoring as _fused_cross_entropy_ignoring
 from .autocast import float32_under_autocast
 
@@ -132,7 +133,9 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
                 and labels.dtype.kind in "iu" and labels.dtype.isnative and labels.shape == scores.shape[:1]
                 and labels.size and not 0 <= ignore_index < scores.shape[1]
                 and int(_max_reduce(labels.view(_UNSIGNED[labels.dtype.itemsize]), None)) < scores.shape[1]):
-            return _fused_cross_entropy(logits, target, reduction)
+            # The fused op applied as checked_cross_entropy applies it (its to_float32 is the
+            # identity here: the decorator has widened float16 logits already), one layer less.
+            return _apply(_cross_entropy_op, (logits, target), {"reduction": reduction})
     _check_reduction("cross_entropy", reduction)
     if not 0.0 <= label_smoothing <= 1.0:
         raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ShapeError, check_axis
 from ..tensor import Tensor, _axis_alias, _keepdims_alias
 from .shape import _SMALL, broadcast_to, reshape
-from .registry import constant, data_of, primitive
+from .registry import apply, constant, data_of, primitive
 
 _add_reduce = np.add.reduce
 
@@ -279,4 +279,6 @@ def l2_penalty(params, weight_decay=1.0):
     params = tuple(params)
     if not params:
         raise ValueError("l2_penalty needs at least one parameter")
+    if isinstance(params[0], Tensor):  # what calling the op does, without packing its arguments again
+        return apply(_l2_penalty, params, {"weight_decay": float(weight_decay)})
     return _l2_penalty(*params, weight_decay=float(weight_decay))

@@ -31,7 +31,7 @@ class Op:
 
     __slots__ = ("name", "forward", "save", "save_when", "same_dtype", "vjp_rule",
                  "fast_vjp_rule", "jvp_rule", "doc", "flops", "accumulate_slot", "accumulate_rule",
-                 "reuses_grad", "keeps", "backward_arrays", "save_plan")
+                 "reuses_grad", "keeps", "backward_arrays", "save_plan", "save_pair", "saves_output_only")
     # The contract the engine's in-place sums rest on (the note [who owns a gradient array] in
     # autograd/engine.py): a primitive's first-order rule returns, per input, its incoming
     # gradient, a view, or a new writable array that nothing else holds (no cache, no saved value).
@@ -67,6 +67,12 @@ class Op:
         # (what, unless) per saved value, for apply: input index or OUT, and the input whose
         # needing no gradient makes saving it unnecessary (None: always saved).
         self.save_plan = tuple(zip(self.save, self.save_when or (None,) * len(self.save)))
+        # The two plans most ops have, for apply's written-out paths (its note [apply is the hot
+        # path]): two inputs (i, unless_i, j, unless_j), or the output alone; else None / False.
+        plan = self.save_plan
+        self.save_pair = (plan[0] + plan[1] if not keeps and len(plan) == 2 and plan[0][0] >= 0
+                          and plan[1][0] >= 0 else None)
+        self.saves_output_only = not keeps and plan == ((OUT, None),)
         self.same_dtype = same_dtype
         self.vjp_rule = self.fast_vjp_rule = self.jvp_rule = None
         # backward_arrays(node, g): the first-order backward on raw arrays — the fast rule itself
