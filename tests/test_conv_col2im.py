@@ -108,7 +108,8 @@ def test_lenet_conv2_takes_the_row_shifts_and_matches_pytorch():
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-3)
 
 
-@pytest.mark.parametrize("shape", [(16, 10, 10, 64), (6, 14, 14, 64), (3, 5, 7, 64), (2, 3, 3, 16), (4, 9, 9, 3)])
+@pytest.mark.parametrize("shape", [(16, 10, 10, 64), (6, 14, 14, 64), (3, 5, 7, 64), (2, 3, 3, 16), (4, 9, 9, 3),
+                                   (1, 2, 3, 9000)])
 def test_batch_first_in_blocks_equals_the_plain_transpose(shape):
     """``_batch_first`` copies (C·H·W, N) in blocks of rows when they outgrow one block: the
     result is the plain transpose, contiguous, for whole and partial blocks, and for a cropped input."""
