@@ -64,3 +64,60 @@ def test_gradients_match_pytorch_where_rows_are_pitched():
     g = rng.standard_normal((12, 16, 8, 8)).astype(np.float32)
     for ours, theirs in zip(_grads(x, w, g, dict(padding=1), "gradflow"), _grads(x, w, g, dict(padding=1), "torch")):
         np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-3)
+
+
+ROW_SHIFT_SETTINGS = [dict(), dict(padding=(1, 2), dilation=(2, 1)), dict(stride=(1, 2), padding=(0, 3), groups=2),
+                      dict(padding=2, dilation=2, groups=3)]
+
+
+@pytest.mark.parametrize("settings", ROW_SHIFT_SETTINGS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_row_shifts_forward_equals_the_columns(settings, dtype):
+    """The forward by kw column shifts and kh strided GEMMs (ops/conv.py, the note [row shifts])
+    equals the one GEMM on the im2col columns, for any padding, dilation, column stride and groups."""
+    from gradflow.backends import of_array
+    from gradflow.ops import conv
+    from gradflow.ops.windows import output_shape
+
+    rng = np.random.default_rng(3)
+    groups = settings.get("groups", 1)
+    x = rng.standard_normal((5, 6, 9, 11)).astype(dtype)
+    w = rng.standard_normal((groups * 4, 6 // groups, 3, 4)).astype(dtype)
+    spatial = conv._spatial(settings.get("stride", 1), settings.get("padding", 0), settings.get("dilation", 1))
+    out_hw = output_shape("conv2d", x.shape[2:], w.shape[2:], spatial["stride"], spatial["padding"], spatial["dilation"])
+    backend = of_array(x)
+    ours = conv._by_row_shifts(backend, x, w, groups=groups, out_hw=out_hw, **spatial)
+    cols = conv._im2col(backend, x, w.shape[2:], spatial["stride"], spatial["padding"], spatial["dilation"], groups, out_hw)
+    np.testing.assert_allclose(ours, w.reshape(groups, w.shape[0] // groups, -1) @ cols, rtol=1e-5, atol=1e-5)
+
+
+def test_lenet_conv2_takes_the_row_shifts_and_matches_pytorch():
+    """At LeNet's conv2 (batch 64) the forward goes through the row shifts; value and gradients
+    against PyTorch."""
+    from gradflow.backends import of_array
+    from gradflow.ops import conv
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((64, 6, 14, 14)).astype(np.float32)
+    w = rng.standard_normal((16, 6, 5, 5)).astype(np.float32)
+    assert conv._row_shifts_pay(of_array(x), x, (5, 5), (1, 1), 1, (10, 10))
+    g = rng.standard_normal((64, 16, 10, 10)).astype(np.float32)
+    np.testing.assert_allclose(F.conv2d(gf.tensor(x), gf.tensor(w)).numpy(),
+                               torch.nn.functional.conv2d(torch.tensor(x), torch.tensor(w)).numpy(), rtol=1e-4, atol=1e-4)
+    for ours, theirs in zip(_grads(x, w, g, {}, "gradflow"), _grads(x, w, g, {}, "torch")):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [(16, 10, 10, 64), (6, 14, 14, 64), (3, 5, 7, 64), (2, 3, 3, 16), (4, 9, 9, 3),
+                                   (1, 2, 3, 9000)])
+def test_batch_first_in_blocks_equals_the_plain_transpose(shape):
+    """``_batch_first`` copies (C·H·W, N) in blocks of rows when they outgrow one block: the
+    result is the plain transpose, contiguous, for whole and partial blocks, and for a cropped input."""
+    from gradflow.backends import of_array
+    from gradflow.ops.conv import _batch_first
+
+    a = np.random.default_rng(5).standard_normal(shape).astype(np.float32)
+    for src in (a, a[:, 1:, 1:]):
+        moved = _batch_first(of_array(a), src)
+        assert moved.flags.c_contiguous
+        np.testing.assert_array_equal(moved, np.moveaxis(src, -1, 0))
