@@ -200,11 +200,16 @@ def _conv2d_vjp(ctx, g):
     return gx, gw
 
 
-@_conv2d.jvp
-def _conv2d_jvp(ctx, tx, tw):
-    x, weight = ctx.inputs
-    return jvp_total(ctx.out.shape, None if tx is None else _conv2d(tx, weight, **ctx.params),
-                     None if tw is None else _conv2d(x, tw, **ctx.params))
+def _bilinear_jvp(op):
+    """The forward-mode rule of a bilinear op ``op(a, b)``: ``op(ta, b) + op(a, tb)``."""
+    def jvp(ctx, ta, tb):
+        a, b = ctx.inputs
+        return jvp_total(ctx.out.shape, None if ta is None else op(ta, b, **ctx.params),
+                         None if tb is None else op(a, tb, **ctx.params))
+    return jvp
+
+
+_conv2d.jvp(_bilinear_jvp(_conv2d))
 
 
 @primitive("conv2d_input", save=("g", "weight"), save_when=("weight", "g"), same_dtype=True)
@@ -232,11 +237,7 @@ def _conv2d_input_vjp(ctx, gy):
     return gg, gw
 
 
-@_conv2d_input.jvp
-def _conv2d_input_jvp(ctx, tg, tw):
-    g, weight = ctx.inputs
-    return jvp_total(ctx.out.shape, None if tg is None else _conv2d_input(tg, weight, **ctx.params),
-                     None if tw is None else _conv2d_input(g, tw, **ctx.params))
+_conv2d_input.jvp(_bilinear_jvp(_conv2d_input))
 
 
 @primitive("conv2d_weight", save=("x", "g"), save_when=("g", "x"), same_dtype=True)
@@ -259,11 +260,7 @@ def _conv2d_weight_vjp(ctx, gw):
     return gx, gg
 
 
-@_conv2d_weight.jvp
-def _conv2d_weight_jvp(ctx, tx, tg):
-    x, g = ctx.inputs
-    return jvp_total(ctx.out.shape, None if tx is None else _conv2d_weight(tx, g, **ctx.params),
-                     None if tg is None else _conv2d_weight(x, tg, **ctx.params))
+_conv2d_weight.jvp(_bilinear_jvp(_conv2d_weight))
 
 
 # ----- the public functions ---------------------------------------------------------------------
