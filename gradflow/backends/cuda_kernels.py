@@ -555,12 +555,7 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9,
               ("exp_avg_sq", exp_avg_sqs, state_dtype)]
     if half:
         groups.append(("master", masters, state_dtype))
-    for what, arrays, want in groups:
-        if len(arrays) != len(params):
-            raise ShapeError(f"adam_update_multi: {len(arrays)} {what} arrays for {len(params)} parameters")
-        for param, array in zip(params, arrays):
-            _same_shape(param, array, f"adam_update_multi param and {what}")
-            _inplace_target(array, want, what)
+    _check_update_targets("adam_update_multi", params, groups)
     grads = _group_grads(params, grads, dtype, "adam_update_multi")
     device_id = _device_id(params)
     with cupy.cuda.Device(device_id):
@@ -581,6 +576,18 @@ def adam_update_multi(params, grads, exp_avgs, exp_avg_sqs, step, lr, beta1=0.9,
              np.int32(bool(decoupled)),
              np.uintp(0) if step_count is None else step_count,
              np.float64(lr), np.float64(beta1), np.float64(beta2)))
+
+
+def _check_update_targets(name, params, groups):
+    """Each (what, arrays, dtype) of a multi-tensor update holds one array per parameter, of its
+    shape, that the kernel can update in place in ``dtype`` (None: the group is missing)."""
+    for what, arrays, want in groups:
+        if arrays is None or len(arrays) != len(params):
+            got = 0 if arrays is None else len(arrays)
+            raise ShapeError(f"{name}: {got} {what} arrays for {len(params)} parameters; one per parameter needed")
+        for param, array in zip(params, arrays):
+            _same_shape(param, array, f"{name} param and {what}")
+            _inplace_target(array, want, what)
 
 
 def _group_grads(params, grads, dtype, what):
@@ -613,13 +620,8 @@ def sgd_update_multi(params, grads, buffers, lr, momentum=0.0, dampening=0.0, we
         return
     dtype = params[0].dtype
     c_type(dtype)
-    groups = [("param", params)] + ([("momentum_buffer", buffers)] if momentum else [])
-    for what, arrays in groups:
-        if arrays is None or len(arrays) != len(params):
-            raise ShapeError(f"sgd_update_multi: momentum {momentum} needs one {what} per parameter")
-        for param, array in zip(params, arrays):
-            _same_shape(param, array, f"sgd_update_multi param and {what}")
-            _inplace_target(array, dtype, what)
+    groups = [("param", params, dtype)] + ([("momentum_buffer", buffers, dtype)] if momentum else [])
+    _check_update_targets("sgd_update_multi", params, groups)
     grads = _group_grads(params, grads, dtype, "sgd_update_multi")
     device_id = _device_id(params)
     sizes = tuple(int(p.size) for p in params)
