@@ -171,9 +171,14 @@ def cross_entropy(logits, target, reduction="mean", ignore_index=-100, label_smo
     return _index_reduce(loss, target.shape, count, reduction)
 
 
-def _check_same_shape(name, input, target):
+def _elementwise_target(name, input, target, reduction):
+    """The checked target of an elementwise loss: a known reduction, and a target (made a
+    Tensor on the input's device) of the input's shape."""
+    _check_reduction(name, reduction)
+    target = _as_target(target, input)
     if tuple(input.shape) != tuple(target.shape):
         raise ShapeError(f"{name}: input shape {input.shape} differs from target shape {target.shape}")
+    return target
 
 
 @float32_under_autocast
@@ -184,9 +189,7 @@ def binary_cross_entropy(input, target, reduction="mean"):
     >>> round(gf.nn.functional.binary_cross_entropy(gf.tensor([0.5]), gf.tensor([1.0])).item(), 4)
     0.6931
     """
-    _check_reduction("binary_cross_entropy", reduction)
-    target = _as_target(target, input)
-    _check_same_shape("binary_cross_entropy", input, target)
+    target = _elementwise_target("binary_cross_entropy", input, target, reduction)
     loss = -(target * clip(log(input), min=-100.0) + (1.0 - target) * clip(log(1.0 - input), min=-100.0))
     return _reduce(loss, reduction)
 
@@ -201,9 +204,7 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight
     >>> round(gf.nn.functional.binary_cross_entropy_with_logits(gf.tensor([0.0]), gf.tensor([1.0])).item(), 4)
     0.6931
     """
-    _check_reduction("binary_cross_entropy_with_logits", reduction)
-    target = _as_target(target, input)
-    _check_same_shape("binary_cross_entropy_with_logits", input, target)
+    target = _elementwise_target("binary_cross_entropy_with_logits", input, target, reduction)
     log_weight = 1.0 if pos_weight is None else 1.0 + (_as_target(pos_weight, input) - 1.0) * target
     loss = (1.0 - target) * input + log_weight * softplus(-input)
     return _reduce(loss, reduction)
@@ -212,9 +213,7 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean", pos_weight
 @float32_under_autocast
 def mse_loss(input, target, reduction="mean"):
     """Mean squared error (``reduction`` 'mean', 'sum' or 'none')."""
-    _check_reduction("mse_loss", reduction)
-    target = _as_target(target, input)
-    _check_same_shape("mse_loss", input, target)
+    target = _elementwise_target("mse_loss", input, target, reduction)
     diff = input - target
     return _reduce(diff * diff, reduction)
 
@@ -222,9 +221,7 @@ def mse_loss(input, target, reduction="mean"):
 @float32_under_autocast
 def l1_loss(input, target, reduction="mean"):
     """Mean absolute error ``|input - target|``."""
-    _check_reduction("l1_loss", reduction)
-    target = _as_target(target, input)
-    _check_same_shape("l1_loss", input, target)
+    target = _elementwise_target("l1_loss", input, target, reduction)
     return _reduce(abs(input - target), reduction)
 
 
@@ -237,9 +234,7 @@ def _quadratic_near_zero(diff, threshold, quadratic_scale, linear_scale):
 @float32_under_autocast
 def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     """``0.5 d² / β`` where ``|d| < β``, else ``|d| - β/2`` (β = 0 is the L1 loss), as PyTorch."""
-    _check_reduction("smooth_l1_loss", reduction)
-    target = _as_target(target, input)
-    _check_same_shape("smooth_l1_loss", input, target)
+    target = _elementwise_target("smooth_l1_loss", input, target, reduction)
     if beta < 0:
         raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta}")
     if beta == 0:
@@ -250,9 +245,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
 @float32_under_autocast
 def huber_loss(input, target, reduction="mean", delta=1.0):
     """``0.5 d²`` where ``|d| < δ``, else ``δ (|d| - δ/2)`` (PyTorch's; δ · smooth_l1 with β = δ)."""
-    _check_reduction("huber_loss", reduction)
-    target = _as_target(target, input)
-    _check_same_shape("huber_loss", input, target)
+    target = _elementwise_target("huber_loss", input, target, reduction)
     if not delta > 0:
         raise ValueError(f"huber_loss: delta must be > 0, got {delta}")
     return _reduce(_quadratic_near_zero(input - target, delta, 0.5, delta), reduction)
