@@ -25,29 +25,17 @@ equal, not_equal = _compare("equal"), _compare("not_equal")
 lt, le, gt, ge, eq, ne = less, less_equal, greater, greater_equal, equal, not_equal
 
 
-def isfinite(x):
-    return Tensor(of_array(x.data).xp.isfinite(x.data))
+def _elementwise(name, doc):
+    def apply(x):
+        return Tensor(getattr(of_array(x.data).xp, name)(x.data))
+    apply.__name__, apply.__doc__ = name, doc
+    return apply
 
 
-def isnan(x):
-    return Tensor(of_array(x.data).xp.isnan(x.data))
-
-
-def sign(x):
-    """Elementwise sign (no gradient: its derivative is zero almost everywhere)."""
-    return Tensor(of_array(x.data).xp.sign(x.data))
-
-
-def isinf(x):
-    return Tensor(of_array(x.data).xp.isinf(x.data))
-
-
-def isposinf(x):
-    return Tensor(of_array(x.data).xp.isposinf(x.data))
-
-
-def isneginf(x):
-    return Tensor(of_array(x.data).xp.isneginf(x.data))
+isfinite, isnan, isinf, isposinf, isneginf = (
+    _elementwise(name, f"Elementwise ``{name}`` (a boolean tensor without gradient).")
+    for name in ("isfinite", "isnan", "isinf", "isposinf", "isneginf"))
+sign = _elementwise("sign", "Elementwise sign (no gradient: its derivative is zero almost everywhere).")
 
 
 def isclose(x, y, rtol=1e-05, atol=1e-08, equal_nan=False):
