@@ -33,8 +33,12 @@ def test_builder_is_registered_and_sizes_the_model_from_the_dataset():
         build("transformer")
 
 
-def test_a_few_steps_lower_the_loss():
-    data = sequence_task("majority", 256, 16, length=8, vocab_size=4)
+@pytest.mark.parametrize("task, n_train, n_test, length, ratio", [
+    ("majority", 256, 16, 8, 0.7),   # one label per sequence
+    ("copy", 128, 8, 5, 0.5),        # a label per position (the seq2seq tagger)
+])
+def test_a_few_steps_lower_the_loss(task, n_train, n_test, length, ratio):
+    data = sequence_task(task, n_train, n_test, length=length, vocab_size=4)
     gf.manual_seed(0)
     model = build("transformer", dataset=data, d_model=16, nhead=2, num_layers=1, dim_feedforward=32)
     optimizer = gf.optim.Adam(model.parameters(), lr=1e-2)
@@ -46,4 +50,4 @@ def test_a_few_steps_lower_the_loss():
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.7 * losses[0]
+    assert losses[-1] < ratio * losses[0]
