@@ -29,6 +29,7 @@ from gradflow import backends
 from gradflow.errors import DeviceError
 from emulated_arrays import EmulatedArray
 from op_table import OP_CASES
+from training_steps import train_steps
 from test_gpu_op_table import (check_dispatch_counts, check_linear_weight_grad_accumulates,
                                check_op_table_row)
 
@@ -133,13 +134,7 @@ def _train(device, optimizer, steps=4):
             "adam": lambda p: gf.optim.Adam(p, lr=1e-2, weight_decay=1e-4)}[optimizer]
     opt = make(model.parameters())
     x, y = gf.tensor(inputs, device=device), gf.tensor(labels, device=device)
-    losses = []
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = train_steps(model, opt, x, y, steps)
     assert all(p.device == device for p in model.parameters())
     model.cpu()
     return losses, [p.data for p in model.parameters()]
@@ -185,13 +180,7 @@ def _train_cnn(device, steps=3):
     model = build("cnn", dtype="float64").to(device)
     opt = gf.optim.Adam(model.parameters(), lr=1e-2)
     x, y = gf.tensor(inputs, device=device), gf.tensor(labels, device=device)
-    losses = []
-    for _ in range(steps):
-        opt.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
+    losses = train_steps(model, opt, x, y, steps)
     model.eval()
     with gf.no_grad():
         evaluated = model(x).cpu().numpy()

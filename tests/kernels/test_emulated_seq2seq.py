@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import gradflow as gf
-import gradflow.nn.functional as F
 from gradflow.cli.train import _accuracy
 from gradflow.data.synthetic import sequence_task
 from gradflow.models import build
+from training_steps import train_steps
 
 
 @pytest.fixture(autouse=True)
@@ -22,13 +22,7 @@ def _train(device, steps=3):
                   dtype="float64").to(device)
     optimizer = gf.optim.Adam(model.parameters(), lr=1e-2)
     x, y = gf.tensor(data.x_train, device=device), gf.tensor(data.y_train, device=device)
-    losses = []
-    for _ in range(steps):
-        optimizer.zero_grad()
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = train_steps(model, optimizer, x, y, steps)
     accuracy = _accuracy(model, data.x_test, data.y_test, device)
     return losses, accuracy
 

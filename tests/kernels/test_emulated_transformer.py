@@ -9,6 +9,7 @@ import gradflow as gf
 import gradflow.nn.functional as F
 from gradflow.data.synthetic import sequence_task
 from gradflow.models import build
+from training_steps import train_steps
 
 
 @pytest.fixture(autouse=True)
@@ -24,14 +25,8 @@ def _train(device, steps=3):
     optimizer = gf.optim.Adam(model.parameters(), lr=1e-2)
     x, y = gf.tensor(data.x_train, device=device), gf.tensor(data.y_train, device=device)
     y_ignored = gf.tensor(np.where(np.arange(16) % 5 == 0, -100, data.y_train), device=device)
-    losses = []
-    for _ in range(steps):
-        optimizer.zero_grad()
-        logits = model(x)
-        loss = F.cross_entropy(logits, y) + F.cross_entropy(logits, y_ignored, label_smoothing=0.1)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
+    losses = train_steps(model, optimizer, x, y, steps, loss=lambda logits, y: (
+        F.cross_entropy(logits, y) + F.cross_entropy(logits, y_ignored, label_smoothing=0.1)))
     assert all(p.device == device for p in model.parameters())
     model.cpu()
     return losses, [p.data for p in model.parameters()]
