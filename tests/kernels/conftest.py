@@ -1,6 +1,6 @@
 import pytest
 
-from emulated_cupy import EmulatedCuPy, ModuleBuilder
+from emulated_cupy import EmulatedCuPy, ModuleBuilder, cuda_device_state
 from host_kernels import HostKernels, build, find_cxx
 
 
@@ -42,22 +42,6 @@ def emulated_cupy(emulated_module_builder, monkeypatch):
 @pytest.fixture
 def emulated_cuda(emulated_cupy, monkeypatch):
     """Device "cuda" usable for one test, on the emulated CuPy: gradflow builds its real CuPy
-    backend over it. Everything gradflow caches about CUDA is put back afterwards, so no later
-    test sees the emulation: the probe's answer (the emulation answers it as a machine with one
-    device would), the built backend and its array-type entry, and the device 'auto' chose."""
-    from gradflow import backends
-    from gradflow.backends import cuda_probe, device
-
-    monkeypatch.delenv("GRADFLOW_DEVICE", raising=False)  # CI forces the CPU
-    monkeypatch.setattr(backends, "_cupy_backend", None)
-    monkeypatch.setattr(device, "_auto_choice", None)
-    # Emptied and refilled in place, not replaced: autograd.node holds this dict by reference
-    # for its fast backend lookup, and the emulated backend should take that path too.
-    by_array_type = dict(backends._by_array_type)
-    cuda_probe.why_cuda_unusable.cache_clear()
-    try:
+    backend over it, and what it caches about CUDA is put back afterwards (cuda_device_state)."""
+    with cuda_device_state(monkeypatch):
         yield emulated_cupy
-    finally:
-        backends._by_array_type.clear()
-        backends._by_array_type.update(by_array_type)
-        cuda_probe.why_cuda_unusable.cache_clear()

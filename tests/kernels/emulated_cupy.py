@@ -511,30 +511,46 @@ class EmulatedCuPy:
 
 
 @contextlib.contextmanager
+def cuda_device_state(patch):
+    """Device "cuda" usable on the emulation while the block runs: everything gradflow caches about
+    CUDA is set aside through ``patch`` (a pytest MonkeyPatch) and put back afterwards, so nothing
+    after sees the emulation: the probe's answer (the emulation answers it as a machine with one
+    device would), the built backend and its array-type entry, and the device 'auto' chose."""
+    from gradflow import backends
+    from gradflow.backends import cuda_probe, device
+
+    patch.delenv("GRADFLOW_DEVICE", raising=False)  # CI forces the CPU
+    patch.setattr(backends, "_cupy_backend", None)
+    patch.setattr(device, "_auto_choice", None)
+    # Emptied and refilled in place, not replaced: autograd.node holds this dict by reference
+    # for its fast backend lookup, and the emulated backend should take that path too.
+    by_array_type = dict(backends._by_array_type)
+    cuda_probe.why_cuda_unusable.cache_clear()
+    try:
+        yield
+    finally:
+        backends._by_array_type.clear()
+        backends._by_array_type.update(by_array_type)
+        cuda_probe.why_cuda_unusable.cache_clear()
+
+
+@contextlib.contextmanager
 def emulated_cuda(cache_dir=None):
     """Device "cuda" on the emulated CuPy for a block, outside pytest (``benchmarks.gpu_step
     --emulated``): what the ``emulated_cuda`` fixture does, undone on exit."""
     import pytest
 
-    from gradflow import backends
-    from gradflow.backends import cuda_kernels, cuda_probe, device
+    from gradflow.backends import cuda_kernels
 
     cache_dir = Path(cache_dir or Path(tempfile.gettempdir()) / "gradflow_emulated_cupy")
     emulation = EmulatedCuPy(ModuleBuilder(cache_dir))
-    by_array_type = dict(backends._by_array_type)
     with pytest.MonkeyPatch.context() as patch:
         emulation.install(patch)
-        patch.delenv("GRADFLOW_DEVICE", raising=False)
-        patch.setattr(backends, "_cupy_backend", None)
-        patch.setattr(device, "_auto_choice", None)
         _clear_kernel_caches(cuda_kernels)
-        cuda_probe.why_cuda_unusable.cache_clear()
         try:
-            yield emulation
+            with cuda_device_state(patch):
+                yield emulation
         finally:
-            backends._by_array_type.clear()
-            backends._by_array_type.update(by_array_type)
-            cuda_probe.why_cuda_unusable.cache_clear()
             _clear_kernel_caches(cuda_kernels)
 
 
