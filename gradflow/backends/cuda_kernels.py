@@ -379,17 +379,28 @@ def check_before_read(array):
                          "was read: those rows' losses and gradients are NaN)")
 
 
+def _ignore_args(ignore_index):
+    """The kernels' (ignore_index, ignoring) arguments; None: every label must be a class."""
+    return (np.int64(0), np.uint8(0)) if ignore_index is None else (np.int64(ignore_index), np.uint8(1))
+
+
+def _per_row_losses(logits, labels, bias, ignore_index):
+    """(loss per row, bad-label flags per row) by softmax_xent_forward_kernel, operands checked."""
+    import cupy
+
+    rows, cols = logits.shape
+    loss = cupy.empty(rows, dtype=logits.dtype)
+    flags = cupy.empty(rows, dtype=np.uint8)
+    _launch("softmax_xent_forward_kernel", logits.dtype, None, rows,
+            (logits, bias, labels, loss, flags, np.int64(rows), np.int64(cols), *_ignore_args(ignore_index)))
+    return loss, flags
+
+
 def softmax_xent_forward(logits, labels, bias=None, reduction="none"):
     """The loss of ``logits + bias``, reduced; a label outside [0, C) gives NaN for its row (the
     twin raises IndexError) and an error when the loss is read (see the Note above)."""
-    import cupy
-
     logits, labels, bias = _logits_and_labels(logits, labels, bias)
-    loss = cupy.empty(logits.shape[0], dtype=logits.dtype)
-    flags = cupy.empty(logits.shape[0], dtype=np.uint8)
-    _launch("softmax_xent_forward_kernel", logits.dtype, None, loss.size,
-            (logits, bias, labels, loss, flags, np.int64(logits.shape[0]), np.int64(logits.shape[1]),
-             np.int64(0), np.uint8(0)))
+    loss, flags = _per_row_losses(logits, labels, bias, None)
     if reduction == "mean":
         loss = loss.mean()
     elif reduction == "sum":
@@ -407,14 +418,10 @@ def softmax_xent_forward_ignoring(logits, labels, ignore_index, reduction="none"
     device-to-host copy; other bad labels are reported when the loss is read, as above."""
     import cupy
 
-    logits, labels, _ = _logits_and_labels(logits, labels)
+    logits, labels, bias = _logits_and_labels(logits, labels)
     rows, cols = logits.shape
     compute = compute_scalar_type(logits.dtype)
-    ignore = (np.int64(ignore_index), np.uint8(1))
-    loss = cupy.empty(rows, dtype=logits.dtype)
-    flags = cupy.empty(rows, dtype=np.uint8)
-    _launch("softmax_xent_forward_kernel", logits.dtype, None, rows,
-            (logits, np.uintp(0), labels, loss, flags, np.int64(rows), np.int64(cols), *ignore))
+    loss, flags = _per_row_losses(logits, labels, bias, ignore_index)
     if reduction == "none":
         count = cupy.empty(0, dtype=compute)
     else:
@@ -422,7 +429,8 @@ def softmax_xent_forward_ignoring(logits, labels, ignore_index, reduction="none"
         count = cupy.empty((), dtype=compute)
         # One work item: a single thread sums (the kernel's comment says why).
         _launch("masked_reduce_kernel", logits.dtype, None, 1,
-                (loss, labels, np.int64(rows), *ignore, np.uint8(reduction == "mean"), total, count))
+                (loss, labels, np.int64(rows), *_ignore_args(ignore_index), np.uint8(reduction == "mean"),
+                 total, count))
         loss = total
     if flags.size:
         _watch_labels(loss, flags, cols)
@@ -453,11 +461,10 @@ def softmax_xent_backward(logits, labels, scale, factor=1.0, bias=None, ignore_i
         divisor = _contiguous(divisor, np.dtype(scalar), "divisor")
         if divisor.size != 1:
             raise ShapeError(f"the divisor is one count, got shape {divisor.shape}")
-    ignore = (np.int64(0), np.uint8(0)) if ignore_index is None else (np.int64(ignore_index), np.uint8(1))
     gz = cupy.empty_like(logits)
     _launch("softmax_xent_backward_kernel", logits.dtype, None, logits.shape[0],
             (logits, bias, labels, gz, np.int64(logits.shape[0]), np.int64(logits.shape[1]),
-             scale_array, np.int64(stride), scalar(factor), *ignore, divisor))
+             scale_array, np.int64(stride), scalar(factor), *_ignore_args(ignore_index), divisor))
     return gz
 
 
